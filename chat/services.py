@@ -1,0 +1,250 @@
+"""Writes. Each function changes rows for one purpose, atomically where several change."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import structlog
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from chat import selectors
+from chat.exceptions import Busy, InvalidTransition, NotFound
+from chat.identity import Owner
+from chat.models import ChatMessage, ChatSession
+
+log = structlog.get_logger(__name__)
+
+TITLE_LENGTH = 60
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """A stored question and the reply being generated for it."""
+
+    question: ChatMessage
+    reply: ChatMessage
+    created: bool  # False when the client id was seen before (nothing new was stored)
+
+
+def session_create(
+    *,
+    owner: Owner,
+    title: str = "",
+    universe: str = "",
+    context: dict[str, Any] | None = None,
+    provider: str = "",
+    model: str = "",
+    generation_options: dict[str, Any] | None = None,
+) -> ChatSession:
+    return ChatSession.objects.create(
+        user_id=owner.user_id,
+        visitor_key="" if owner.user_id is not None else owner.visitor_key,
+        title=title[:200],
+        universe=universe,
+        context=context or {},
+        provider=provider,
+        model=model,
+        generation_options=generation_options or {},
+    )
+
+
+def session_open(*, owner: Owner, session_id=None, **create_kwargs: Any) -> ChatSession:
+    """Return the owner's session `session_id`, or a new one when `session_id` is None.
+
+    Raises NotFound for a session that does not exist or belongs to someone else: the two are
+    indistinguishable on purpose.
+    """
+    if session_id is None:
+        return session_create(owner=owner, **create_kwargs)
+    return selectors.session_get(owner=owner, session_id=session_id)
+
+
+def session_update(
+    *, session: ChatSession, title: str | None = None, pinned: bool | None = None
+) -> ChatSession:
+    fields = ["updated_at"]
+    if title is not None:
+        session.title = title.strip()[:200]
+        fields.append("title")
+    if pinned is not None:
+        session.pinned = pinned
+        fields.append("pinned")
+    session.save(update_fields=fields)
+    return session
+
+
+def session_rate(*, session: ChatSession, score: int, comment: str = "") -> ChatSession:
+    session.rating = score
+    session.rating_comment = comment[:2000]
+    session.save(update_fields=["rating", "rating_comment", "updated_at"])
+    return session
+
+
+def session_delete(*, session: ChatSession) -> None:
+    session.delete()
+
+
+@transaction.atomic
+def exchange_begin(
+    *,
+    session: ChatSession,
+    client_id: str,
+    text: str,
+    image=None,
+    provider: str = "",
+    model: str = "",
+    metadata: dict[str, Any] | None = None,
+) -> Exchange:
+    """Store a question and an empty `streaming` reply to it, once per client id.
+
+    The same client id again returns the stored pair with `created=False`. A new question while
+    another reply in the session is still streaming raises Busy (nothing is stored).
+    """
+    ChatSession.objects.select_for_update().filter(pk=session.pk).first()
+    previous = selectors.message_by_client_id(session=session, client_id=client_id)
+    if previous is not None:
+        return Exchange(previous, _reply_or_fail(previous), created=False)
+    if selectors.session_has_streaming(session=session):
+        raise Busy("A reply is still being written in this conversation. Wait or press stop.")
+    try:
+        with transaction.atomic():
+            question = ChatMessage.objects.create(
+                session=session,
+                role=ChatMessage.Role.USER,
+                text=text,
+                image=image,
+                client_id=client_id,
+                metadata=metadata or {},
+            )
+    except IntegrityError:
+        # Another process stored the same client id between our check and insert.
+        previous = selectors.message_by_client_id(session=session, client_id=client_id)
+        return Exchange(previous, _reply_or_fail(previous), created=False)
+    reply = _reply_create(session=session, question=question, provider=provider, model=model)
+    _session_touch(session=session, first_text=text)
+    return Exchange(question, reply, created=True)
+
+
+@transaction.atomic
+def reply_regenerate(*, session: ChatSession, provider: str = "", model: str = "") -> Exchange:
+    """Replace the last assistant reply with a new `streaming` one to the same question."""
+    ChatSession.objects.select_for_update().filter(pk=session.pk).first()
+    if selectors.session_has_streaming(session=session):
+        raise Busy("A reply is still being written in this conversation. Wait or press stop.")
+    question = selectors.message_last_user(session=session)
+    if question is None:
+        raise NotFound("There is no question to answer again in this conversation.")
+    question.replies.all().delete()
+    reply = _reply_create(session=session, question=question, provider=provider, model=model)
+    _session_touch(session=session)
+    return Exchange(question, reply, created=True)
+
+
+def message_finish(
+    *,
+    message_id,
+    status: str,
+    text: str,
+    input_tokens: int = 0,
+    output_tokens: int = 0,
+    ttft_ms: int | None = None,
+    total_ms: int | None = None,
+    sources: list[dict] | None = None,
+    error_code: str = "",
+    error: str = "",
+    cached: bool = False,
+    provider: str | None = None,
+    model: str | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> ChatMessage:
+    """Finish a `streaming` reply, exactly once. A second call raises InvalidTransition."""
+    if status not in ChatMessage.FINAL_STATUSES:
+        raise InvalidTransition(f"{status!r} is not a final status.")
+    changes: dict[str, Any] = {
+        "status": status,
+        "text": text,
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+        "ttft_ms": ttft_ms,
+        "total_ms": total_ms,
+        "sources": sources or [],
+        "error_code": error_code,
+        "error": error,
+        "cached": cached,
+        "finished_at": timezone.now(),
+    }
+    if provider is not None:
+        changes["provider"] = provider
+    if model is not None:
+        changes["model"] = model
+    if metadata is not None:
+        changes["metadata"] = metadata
+    updated = ChatMessage.objects.filter(
+        id=message_id, status=ChatMessage.Status.STREAMING
+    ).update(**changes)
+    if not updated:
+        raise InvalidTransition(f"Message {message_id} is not streaming; it was finished before.")
+    return ChatMessage.objects.get(id=message_id)
+
+
+def message_update(*, message: ChatMessage, pinned: bool) -> ChatMessage:
+    message.pinned = pinned
+    message.save(update_fields=["pinned"])
+    return message
+
+
+def message_delete(*, message: ChatMessage) -> None:
+    message.delete()
+
+
+def messages_reap_stale(*, older_than: timedelta) -> int:
+    """Mark replies left `streaming` by a crashed process as `interrupted`. Return the count."""
+    cutoff = timezone.now() - older_than
+    count = ChatMessage.objects.filter(
+        status=ChatMessage.Status.STREAMING, created_at__lt=cutoff
+    ).update(
+        status=ChatMessage.Status.INTERRUPTED,
+        error_code="internal",
+        error="The server stopped while this reply was being written.",
+        finished_at=timezone.now(),
+    )
+    if count:
+        log.warning("stale_replies_interrupted", count=count)
+    return count
+
+
+def _reply_create(
+    *, session: ChatSession, question: ChatMessage, provider: str, model: str
+) -> ChatMessage:
+    return ChatMessage.objects.create(
+        session=session,
+        role=ChatMessage.Role.ASSISTANT,
+        reply_to=question,
+        status=ChatMessage.Status.STREAMING,
+        provider=provider,
+        model=model,
+    )
+
+
+def _reply_or_fail(question: ChatMessage) -> ChatMessage:
+    reply = selectors.message_reply(user_message=question)
+    if reply is None:  # a question whose reply was deleted by its owner
+        raise NotFound("That message was already answered and its reply deleted.")
+    return reply
+
+
+def _session_touch(*, session: ChatSession, first_text: str = "") -> None:
+    fields = ["last_activity_at", "updated_at"]
+    session.last_activity_at = timezone.now()
+    if first_text and not session.title:
+        session.title = _title_from(first_text)
+        fields.append("title")
+    session.save(update_fields=fields)
+
+
+def _title_from(text: str) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= TITLE_LENGTH else line[: TITLE_LENGTH - 1].rstrip() + "…"

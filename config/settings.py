@@ -1,0 +1,186 @@
+"""Concierge settings. Every value comes from the environment (see `.env.example`)."""
+
+from django.core.exceptions import ImproperlyConfigured
+
+from config.env import BASE_DIR, env
+from config.logging import configure_logging
+
+# --- Core -------------------------------------------------------------------------------------
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "DJANGO_SECRET_KEY is not set. Set it in the environment or .env "
+            "(`make run` writes a .env with a fresh key on first use)."
+        )
+    SECRET_KEY = "django-insecure-development-only-key"  # noqa: S105 - DEBUG only
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "chat",
+    "knowledge",
+    "analytics",
+    "telemetry",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "chat.middleware.VisitorMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+ASGI_APPLICATION = "config.asgi.application"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database: SQLite by default, PostgreSQL (psycopg 3) through DATABASE_URL ------------------
+DATABASES = {
+    "default": env.db_url("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
+}
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets the chat consumer's writes and page reads overlap; wait instead of failing on locks.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL;"}
+    )
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Redis: unset means in-process cache and channel layer (one server process) -----------------
+REDIS_URL = env.str("REDIS_URL", default="")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "concierge",
+        }
+    }
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": "concierge:channels"},
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=not DEBUG)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+# --- i18n, static, media ---------------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env.str("TIME_ZONE", default="UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = BASE_DIR / "staticfiles"
+# daphne serves /static/ itself in the embedded setup; behind a CDN or nginx, turn it off.
+SERVE_STATIC = env.bool("DJANGO_SERVE_STATIC", default=True)
+MEDIA_URL = "media/"
+MEDIA_ROOT = env.path("DJANGO_MEDIA_ROOT", default=BASE_DIR / "media")
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+# --- Logging: structlog, console in development, JSON in production ----------------------------
+LOG_JSON = env.bool("LOG_JSON", default=not DEBUG)
+LOGGING_CONFIG = None
+LOGGING = configure_logging(json_logs=LOG_JSON, level=env.str("LOG_LEVEL", default="INFO"))
+import logging.config  # noqa: E402
+
+logging.config.dictConfig(LOGGING)
+
+# --- The assistant ----------------------------------------------------------------------------
+CHAT_PROVIDERS = {
+    "openai": "chat.providers.openai.OpenAIProvider",
+    "anthropic": "chat.providers.anthropic.AnthropicProvider",
+    "offline": "chat.providers.offline.OfflineProvider",
+}
+CHAT_PROVIDER = env.str("CHAT_PROVIDER", default="openai")
+# The embedded default: llama.cpp's OpenAI-compatible server started by `make run`.
+LOCAL_MODEL_PORT = env.int("LOCAL_MODEL_PORT", default=8080)
+LOCAL_MODEL_ALIAS = "smollm2-135m-instruct"
+OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")
+OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default=f"http://127.0.0.1:{LOCAL_MODEL_PORT}/v1")
+ANTHROPIC_API_KEY = env.str("ANTHROPIC_API_KEY", default="")
+ANTHROPIC_BASE_URL = env.str("ANTHROPIC_BASE_URL", default="")
+_DEFAULT_MODELS = {
+    "openai": LOCAL_MODEL_ALIAS if "127.0.0.1" in OPENAI_BASE_URL else "gpt-4o-mini",
+    "anthropic": "claude-sonnet-4-5",
+    "offline": "knowledge-base",
+}
+CHAT_MODEL = env.str("CHAT_MODEL", default="") or _DEFAULT_MODELS.get(CHAT_PROVIDER, "")
+# Why the configured provider was replaced (set by the launcher when the local model cannot start).
+CHAT_PROVIDER_NOTE = env.str("CHAT_PROVIDER_NOTE", default="")
+# Where chat finds knowledge-base passages (see chat/retrieval.py); empty runs ungrounded.
+CHAT_RETRIEVER = env.str("CHAT_RETRIEVER", default="knowledge.search.retrieve_passages")
+
+CHAT_GENERATION = {
+    "temperature": env.float("CHAT_TEMPERATURE", default=0.3),
+    "top_p": env.float("CHAT_TOP_P", default=0.9),
+    "max_tokens": env.int("CHAT_MAX_TOKENS", default=512),
+}
+CHAT_TIMEOUTS = {
+    "connect": env.float("CHAT_TIMEOUT_CONNECT", default=5.0),
+    "first_token": env.float("CHAT_TIMEOUT_FIRST_TOKEN", default=30.0),
+    "idle": env.float("CHAT_TIMEOUT_IDLE", default=20.0),
+}
+CHAT_MAX_RETRIES = env.int("CHAT_MAX_RETRIES", default=2)
+CHAT_MAX_MESSAGE_CHARS = env.int("CHAT_MAX_MESSAGE_CHARS", default=4000)
+CHAT_MAX_IMAGE_BYTES = env.int("CHAT_MAX_IMAGE_BYTES", default=5 * 1024 * 1024)
+
+CONCIERGE_SITE_NAME = env.str("CONCIERGE_SITE_NAME", default="Concierge")
+CONCIERGE_SUPPORT = {
+    "email": env.str("SUPPORT_EMAIL", default="support@example.com"),
+    "phone": env.str("SUPPORT_PHONE", default="+1 555 0100"),
+    "url": env.str("SUPPORT_URL", default="/help/"),
+    "hours": env.str("SUPPORT_HOURS", default="Mon-Fri 9:00-17:00 UTC"),
+}
+
+if not DEBUG:
+    SECURE_CONTENT_TYPE_NOSNIFF = True
+    SECURE_REFERRER_POLICY = "same-origin"
+    X_FRAME_OPTIONS = "DENY"
+
+# `manage.py seed_demo` (run by `make run`): (command, args) in order. Each is idempotent.
+DEMO_SEED_COMMANDS: list[tuple[str, list[str]]] = []
