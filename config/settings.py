@@ -184,3 +184,6 @@ if not DEBUG:
 
 # `manage.py seed_demo` (run by `make run`): (command, args) in order. Each is idempotent.
 DEMO_SEED_COMMANDS: list[tuple[str, list[str]]] = []
+
+# Seconds a Redis call may take before chat treats Redis as down and uses its in-process fallback.
+REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=0.5)
