@@ -6,10 +6,13 @@ class ChatError(Exception):
 
     code = "internal"
 
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+    def __init__(
+        self, message: str, *, retry_after: float | None = None, reply_to: str | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.retry_after = retry_after
+        self.reply_to = reply_to  # the client id of the message refused, when there is one
 
 
 class InvalidInput(ChatError):

@@ -58,6 +58,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "config.context.site",
             ],
         },
     },
@@ -187,3 +188,47 @@ DEMO_SEED_COMMANDS: list[tuple[str, list[str]]] = []
 
 # Seconds a Redis call may take before chat treats Redis as down and uses its in-process fallback.
 REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=0.5)
+
+# Seconds a finished reply's events stay available for resuming (in process, or in Redis).
+CHAT_STREAM_RETENTION = env.int("CHAT_STREAM_RETENTION", default=600)
+# Largest WebSocket frame / SSE body accepted (bytes); images are data URLs inside it.
+CHAT_MAX_FRAME_BYTES = env.int("CHAT_MAX_FRAME_BYTES", default=8 * 1024 * 1024)
+# The assistant's persona and scope (the system prompt), and the prompt's token budgets.
+CONCIERGE_TONE = env.str("CONCIERGE_TONE", default="friendly, concise and precise")
+CONCIERGE_SCOPE = env.str(
+    "CONCIERGE_SCOPE",
+    default="questions about this site, its services, its pages and its help center",
+)
+CHAT_CONTEXT_TOKENS = env.int("CHAT_CONTEXT_TOKENS", default=3000)
+CHAT_HISTORY_TOKENS = env.int("CHAT_HISTORY_TOKENS", default=1000)
+CHAT_PASSAGE_TOKENS = env.int("CHAT_PASSAGE_TOKENS", default=1200)
+CHAT_PASSAGES = env.int("CHAT_PASSAGES", default=3)
+
+# What the assistant can talk about; apps add theirs (see chat/universes.py).
+CHAT_UNIVERSES: dict[str, dict] = {
+    "general": {
+        "label": "Help",
+        "intro": "Ask anything about this site, its services and your account.",
+        "token_budget": 800,
+        "loader": "",
+    },
+}
+
+# --- Limits: rate limit, daily quotas, response cache, provider circuit breaker ------------------
+# Sliding-window rate limit per user / anonymous visitor: "N/second", "N/minute" or "N/hour";
+# empty turns it off. Anonymous traffic is also limited per IP address (NAT: keep it looser).
+CHAT_RATE_LIMIT = env.str("CHAT_RATE_LIMIT", default="10/minute")
+CHAT_RATE_LIMIT_IP = env.str("CHAT_RATE_LIMIT_IP", default="30/minute")
+# Daily quotas (the day ends at midnight in the visitor's time zone); 0 means no limit.
+CHAT_QUOTA_USER_INPUT_TOKENS = env.int("CHAT_QUOTA_USER_INPUT_TOKENS", default=600_000)
+CHAT_QUOTA_USER_OUTPUT_TOKENS = env.int("CHAT_QUOTA_USER_OUTPUT_TOKENS", default=150_000)
+CHAT_QUOTA_USER_MESSAGES = env.int("CHAT_QUOTA_USER_MESSAGES", default=100)
+CHAT_QUOTA_ANON_INPUT_TOKENS = env.int("CHAT_QUOTA_ANON_INPUT_TOKENS", default=60_000)
+CHAT_QUOTA_ANON_OUTPUT_TOKENS = env.int("CHAT_QUOTA_ANON_OUTPUT_TOKENS", default=15_000)
+CHAT_QUOTA_ANON_MESSAGES = env.int("CHAT_QUOTA_ANON_MESSAGES", default=20)
+# Seconds a first-turn answer stays in the response cache; 0 turns the cache off.
+CHAT_CACHE_TTL = env.int("CHAT_CACHE_TTL", default=3600)
+# Consecutive provider failures that open its circuit, and seconds before one probe is let through.
+CHAT_BREAKER_FAILURES = env.int("CHAT_BREAKER_FAILURES", default=5)
+CHAT_BREAKER_RESET = env.float("CHAT_BREAKER_RESET", default=30.0)
+CHAT_DAILY_MESSAGES = env.int("CHAT_DAILY_MESSAGES", default=100)

@@ -1,0 +1,125 @@
+"""Turn untrusted frames and bodies into typed input, or a ChatError a person can act on."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import re
+import uuid
+from dataclasses import dataclass, field
+
+from django.conf import settings
+
+from chat.exceptions import InvalidInput, TooLarge, UnsupportedImage
+from chat.providers.base import ImageInput
+
+DATA_URL = re.compile(r"^data:(?P<type>image/[a-z0-9.+-]+);base64,(?P<data>[A-Za-z0-9+/=\s]+)$")
+PIL_FORMATS = {"image/png": "PNG", "image/jpeg": "JPEG", "image/webp": "WEBP"}
+EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
+MAX_CONTEXT_CHARS = 20_000
+
+
+@dataclass(frozen=True)
+class MessageIn:
+    client_id: str
+    text: str
+    image: ImageInput | None = None
+    universe: str = ""
+    context: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PageIn:
+    url: str = ""
+    title: str = ""
+    referrer: str = ""
+
+    def as_dict(self) -> dict:
+        return {"url": self.url, "title": self.title, "referrer": self.referrer}
+
+
+def parse_client_id(value) -> str:
+    try:
+        return str(uuid.UUID(str(value)))
+    except (ValueError, TypeError, AttributeError):
+        raise InvalidInput("`id` must be a UUID made by the client (crypto.randomUUID()).") from None
+
+
+def parse_message(data: dict) -> MessageIn:
+    """Validate a `message` frame (or the SSE body's `message`)."""
+    if not isinstance(data, dict):
+        raise InvalidInput("`message` must be an object with `id` and `text`.")
+    client_id = parse_client_id(data.get("id"))
+    text = data.get("text")
+    if not isinstance(text, str):
+        raise InvalidInput("`text` is missing: send the question as a string.")
+    text = text.strip()
+    if not text:
+        raise InvalidInput("The message is empty: type a question first.")
+    limit = settings.CHAT_MAX_MESSAGE_CHARS
+    if len(text) > limit:
+        raise TooLarge(f"The message is {len(text)} characters; the limit is {limit}. Shorten it.")
+    universe = data.get("universe") or ""
+    if not isinstance(universe, str):
+        raise InvalidInput("`universe` must be a string key (see `ready.universes`).")
+    context = data.get("context") or {}
+    if not isinstance(context, dict):
+        raise InvalidInput("`context` must be an object.")
+    if len(str(context)) > MAX_CONTEXT_CHARS:
+        raise TooLarge(f"`context` is over {MAX_CONTEXT_CHARS} characters.")
+    image = parse_image(data["image"]) if data.get("image") else None
+    return MessageIn(client_id=client_id, text=text, image=image, universe=universe, context=context)
+
+
+def parse_page(data) -> PageIn:
+    if not isinstance(data, dict):
+        return PageIn()
+    return PageIn(
+        url=str(data.get("url") or "")[:500],
+        title=str(data.get("title") or "")[:200],
+        referrer=str(data.get("referrer") or "")[:500],
+    )
+
+
+def parse_image(value) -> ImageInput:
+    """Accept a PNG, JPEG or WebP data URL under the size limit whose bytes really are that."""
+    if not isinstance(value, str):
+        raise UnsupportedImage("`image` must be a data URL (data:image/png;base64,...).")
+    match = DATA_URL.match(value.strip())
+    if not match:
+        raise UnsupportedImage("`image` must be a base64 data URL of a PNG, JPEG or WebP image.")
+    media_type = match["type"]
+    if media_type not in PIL_FORMATS:
+        raise UnsupportedImage(f"{media_type} is not supported: send a PNG, JPEG or WebP image.")
+    encoded = re.sub(r"\s+", "", match["data"])
+    limit = settings.CHAT_MAX_IMAGE_BYTES
+    if len(encoded) * 3 // 4 > limit:
+        raise TooLarge(f"The image is over {limit // (1024 * 1024)} MB. Send a smaller one.")
+    try:
+        raw = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise UnsupportedImage("The image's base64 data is corrupt.") from None
+    _verify_image(raw, media_type)
+    return ImageInput(media_type=media_type, data_base64=encoded)
+
+
+def _verify_image(raw: bytes, media_type: str) -> None:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(raw)) as image:
+            actual = image.format
+            image.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        raise UnsupportedImage("The image could not be read: send a valid PNG, JPEG or WebP.") from None
+    if actual != PIL_FORMATS[media_type]:
+        raise UnsupportedImage(f"The data is a {actual} image, not {media_type}.")
+
+
+def image_file(image: ImageInput):
+    """The image as a file to store on the message."""
+    from django.core.files.base import ContentFile
+
+    name = f"{uuid.uuid4().hex}.{EXTENSIONS[image.media_type]}"
+    return ContentFile(base64.b64decode(image.data_base64), name=name)
