@@ -200,8 +200,8 @@ class Provider(ABC):
         """Yield events in order, ending with `done`. Raise ProviderError on any failure.
 
         A failure before the first token is retried (exponential backoff with full jitter, at
-        most `max_retries` times) when the error is retryable; after the first token it is
-        raised with `partial=True`.
+        most `max_retries` times) when the error is retryable and any `retry_after` it asks
+        for is within `backoff_max`; after the first token it is raised with `partial=True`.
         """
         attempt = 0
         while True:
@@ -218,6 +218,10 @@ class Provider(ABC):
                     exc.partial = True
                     raise
                 if not exc.retryable or attempt >= self.max_retries:
+                    raise
+                if exc.retry_after is not None and exc.retry_after > self.backoff_max:
+                    # Waiting that long in silence would look like a hang: the caller tells
+                    # the person when to come back (rate_limited with retry_after) instead.
                     raise
                 delay = self._backoff(attempt, exc.retry_after)
                 log.warning(
