@@ -1,0 +1,178 @@
+"""`manage.py ask "question"`: stream the configured model's answer to the terminal, with timings.
+
+Without a question it reads one per line until an empty line, "exit" or the end of input. After
+each answer it prints one stats line: time to first token, tokens per second, token counts.
+A provider failure is one line on stderr and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from chat.providers import (
+    GenerationOptions,
+    PromptMessage,
+    Provider,
+    ProviderError,
+    Usage,
+    get_provider,
+)
+
+QUIT_WORDS = ("exit", "quit")
+
+
+@dataclass(frozen=True)
+class AnswerStats:
+    """How one answer went. Times in seconds from the request; None when no token came."""
+
+    provider: str
+    model: str
+    first_token_s: float | None
+    total_s: float
+    token_events: int
+    usage: Usage | None
+
+    @property
+    def ttft_ms(self) -> float | None:
+        return None if self.first_token_s is None else self.first_token_s * 1000
+
+    @property
+    def tokens_per_second(self) -> float | None:
+        """Tokens after the first, over the time after the first token (the decode speed)."""
+        if self.first_token_s is None:
+            return None
+        output = self.usage.output_tokens if self.usage else self.token_events
+        generation_s = self.total_s - self.first_token_s
+        if output < 2 or generation_s <= 0:
+            return None
+        return (output - 1) / generation_s
+
+    def line(self) -> str:
+        ttft = "n/a" if self.ttft_ms is None else f"{self.ttft_ms:.0f} ms"
+        speed = "n/a" if self.tokens_per_second is None else f"{self.tokens_per_second:.1f}"
+        usage = "tokens n/a"
+        if self.usage is not None:
+            usage = f"tokens in {self.usage.input_tokens} / out {self.usage.output_tokens}"
+            usage += " (estimated)" if self.usage.estimated else ""
+        return (
+            f"[ttft {ttft} | {speed} tokens/s | {usage} | total {self.total_s:.2f} s | "
+            f"{self.provider} {self.model}]"
+        )
+
+
+async def stream_answer(
+    provider: Provider,
+    *,
+    model: str,
+    messages: list[PromptMessage],
+    options: GenerationOptions,
+    write: Callable[[str], None],
+) -> AnswerStats:
+    """Stream one answer, handing each token to `write` as it arrives; measure as it goes."""
+    started = time.monotonic()
+    first_token_s: float | None = None
+    token_events = 0
+    usage: Usage | None = None
+    async for event in provider.stream(model=model, messages=messages, options=options):
+        if event.type == "token":
+            if first_token_s is None:
+                first_token_s = time.monotonic() - started
+            token_events += 1
+            write(event.text)
+        elif event.type == "usage":
+            usage = event.usage
+    return AnswerStats(
+        provider=provider.name,
+        model=model,
+        first_token_s=first_token_s,
+        total_s=time.monotonic() - started,
+        token_events=token_events,
+        usage=usage,
+    )
+
+
+def question_messages(question: str) -> list[PromptMessage]:
+    """A short system prompt naming the site, then the question."""
+    system = (
+        f"You are the assistant of {settings.CONCIERGE_SITE_NAME}. "
+        "Answer briefly and accurately; say so when you do not know."
+    )
+    return [
+        PromptMessage(role="system", content=system),
+        PromptMessage(role="user", content=question),
+    ]
+
+
+def generation_options(config: Mapping[str, Any]) -> GenerationOptions:
+    """Build options from settings.CHAT_GENERATION; keys it does not name go to `extra`."""
+    named = {f.name for f in fields(GenerationOptions)} - {"extra"}
+    values = {k: v for k, v in config.items() if k in named}
+    if "stop" in values:
+        values["stop"] = tuple(values["stop"])
+    extra = {k: v for k, v in config.items() if k not in named}
+    return GenerationOptions(**values, extra=extra)
+
+
+class Command(BaseCommand):
+    help = (
+        "Ask the configured model a question and stream the answer, with time to first token "
+        "and tokens per second. Without a question, ask interactively (empty line or 'exit' quits)."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("question", nargs="?", help="The question; omit to ask interactively.")
+
+    def handle(self, *args, question: str | None = None, **options):
+        if question:
+            self.answer(question)
+            return
+        self.stdout.write(
+            f"Asking {settings.CHAT_PROVIDER} {settings.CHAT_MODEL}. An empty line or 'exit' quits."
+        )
+        for line in self.questions():
+            self.answer(line)
+
+    def questions(self) -> Iterator[str]:
+        while True:
+            try:
+                line = input("> ").strip()
+            except EOFError:
+                return
+            if not line or line.lower() in QUIT_WORDS:
+                return
+            yield line
+
+    def answer(self, question: str) -> None:
+        try:
+            stats = asyncio.run(self._answer(question))
+        except ProviderError as exc:
+            if exc.partial:
+                self.stdout.write("")  # end the interrupted answer's line
+            what = "The answer was interrupted: " if exc.partial else ""
+            raise CommandError(what + " ".join(exc.message.split())) from None
+        self.stdout.write("")
+        self.stdout.write(stats.line())
+
+    async def _answer(self, question: str) -> AnswerStats:
+        provider = get_provider()
+        try:
+            return await stream_answer(
+                provider,
+                model=settings.CHAT_MODEL,
+                messages=question_messages(question),
+                options=generation_options(settings.CHAT_GENERATION),
+                write=self._write_token,
+            )
+        finally:
+            await provider.aclose()
+
+    def _write_token(self, text: str) -> None:
+        self.stdout.write(text, ending="")
+        self.stdout.flush()
