@@ -120,3 +120,53 @@ class ChatMessage(models.Model):
     @property
     def is_final(self) -> bool:
         return self.status in self.FINAL_STATUSES
+
+
+class DailyUsage(models.Model):
+    """What one user or anonymous visitor used on one local day; the daily quotas read it.
+
+    `day` is the date in the owner's time zone when the usage happened. Counters only grow,
+    through `F()` increments (see chat/quotas.py), so concurrent replies never lose a charge.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="chat_daily_usage",
+    )
+    visitor_key = models.CharField(max_length=64, blank=True)
+    day = models.DateField()
+    messages = models.PositiveIntegerField(default=0)
+    input_tokens = models.PositiveBigIntegerField(default=0)
+    output_tokens = models.PositiveBigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-day"]
+        indexes = [models.Index(fields=["day"], name="chat_daily_usage_day")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "day"],
+                condition=Q(user__isnull=False),
+                name="chat_daily_usage_unique_user_day",
+            ),
+            models.UniqueConstraint(
+                fields=["visitor_key", "day"],
+                condition=Q(user__isnull=True),
+                name="chat_daily_usage_unique_visitor_day",
+            ),
+            models.CheckConstraint(
+                condition=Q(user__isnull=False) | ~Q(visitor_key=""),
+                name="chat_daily_usage_has_owner",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        owner = f"user {self.user_id}" if self.user_id is not None else self.visitor_key[:8]
+        return f"{owner} on {self.day}: {self.messages} messages"
+
+    @property
+    def tokens(self) -> int:
+        return self.input_tokens + self.output_tokens

@@ -1,0 +1,232 @@
+"""Daily quotas: messages, input tokens and output tokens per user or anonymous visitor.
+
+The day is the owner's local day: it ends at midnight in the time zone the browser reports (the
+caller passes it; an unknown name falls back to settings.TIME_ZONE, then UTC). Usage is what the
+provider reported, charged after each reply with `quota_charge`; `quota_check` refuses before
+the call a request that would clearly go over: no messages left, output tokens used up, or an
+estimated prompt larger than the input tokens left.
+
+A cached answer costs no tokens but counts as a message: the caller charges it with
+`input_tokens=0, output_tokens=0`. Messages measure how much a visitor asks, tokens what it cost.
+
+Two requests checked at the same moment can both pass and together go a little over; the rate
+limit bounds how far. The time zone is the browser's word: a visitor who forges it can move its
+day boundary, and since at most three calendar dates exist on Earth at once, reach at most three
+days' budget within one day. A limit of 0 means no limit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as dt_time
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import structlog
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from chat.identity import Owner
+from chat.models import DailyUsage
+
+log = structlog.get_logger(__name__)
+
+MAX_TZ_NAME = 64
+
+
+@dataclass(frozen=True)
+class QuotaDecision:
+    """Whether a request fits today's quota. When refused, `reason` is the exhausted quota
+    (`messages`, `input_tokens` or `output_tokens`) and `retry_after` the seconds to the reset."""
+
+    allowed: bool
+    retry_after: float = 0.0
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Quota:
+    """Daily limits for one kind of owner; 0 means no limit."""
+
+    messages: int
+    input_tokens: int
+    output_tokens: int
+
+
+@dataclass(frozen=True)
+class Usage:
+    messages: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class Day:
+    """The owner's local day and the UTC instant it ends."""
+
+    date: date
+    resets_at: datetime
+
+    def seconds_left(self, now: datetime) -> float:
+        return max((self.resets_at - now).total_seconds(), 0.0)
+
+
+def _now() -> datetime:
+    """The current time (aware, UTC). Tests patch this to freeze the clock."""
+    return datetime.now(UTC)
+
+
+def quota_for(owner: Owner) -> Quota:
+    if owner.is_authenticated:
+        return Quota(
+            messages=settings.CHAT_QUOTA_USER_MESSAGES,
+            input_tokens=settings.CHAT_QUOTA_USER_INPUT_TOKENS,
+            output_tokens=settings.CHAT_QUOTA_USER_OUTPUT_TOKENS,
+        )
+    return Quota(
+        messages=settings.CHAT_QUOTA_ANON_MESSAGES,
+        input_tokens=settings.CHAT_QUOTA_ANON_INPUT_TOKENS,
+        output_tokens=settings.CHAT_QUOTA_ANON_OUTPUT_TOKENS,
+    )
+
+
+def owner_zone(tz: str | None) -> ZoneInfo:
+    """The zone named `tz`, else settings.TIME_ZONE, else UTC: never raises."""
+    for name in (tz, settings.TIME_ZONE, "UTC"):
+        if not name or len(name) > MAX_TZ_NAME:
+            continue
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError, TypeError, OSError):
+            log.info("quota_timezone_unknown", tz=name[:MAX_TZ_NAME])
+    return ZoneInfo("UTC")
+
+
+def local_day(*, now: datetime, tz: str | None) -> Day:
+    """The owner's date at `now`, and the next local midnight as a UTC instant."""
+    zone = owner_zone(tz)
+    today = now.astimezone(zone).date()
+    # Where midnight does not exist (a DST jump at 00:00), zoneinfo maps it to the jump itself.
+    midnight = datetime.combine(today + timedelta(days=1), dt_time.min, tzinfo=zone)
+    return Day(date=today, resets_at=midnight.astimezone(UTC))
+
+
+# --- Sync ORM: read and write one owner's row for one day ---------------------------------------
+
+
+def _owner_lookup(owner: Owner) -> dict:
+    if owner.is_authenticated:
+        return {"user_id": owner.user_id}
+    return {"user__isnull": True, "visitor_key": owner.visitor_key}
+
+
+def daily_usage_get(*, owner: Owner, day: date) -> Usage:
+    """What `owner` used on `day` (zeros when nothing was charged)."""
+    row = (
+        DailyUsage.objects.filter(day=day, **_owner_lookup(owner))
+        .values("messages", "input_tokens", "output_tokens")
+        .first()
+    )
+    return Usage(**row) if row else Usage()
+
+
+def daily_usage_add(
+    *, owner: Owner, day: date, messages: int, input_tokens: int, output_tokens: int
+) -> None:
+    """Add to `owner`'s counters for `day`, creating the row on first use.
+
+    Increments are `F()` updates done by the database, so concurrent charges from several
+    processes add up. When two processes create the same row at once, the unique constraint
+    refuses one, which then updates the row the other created.
+    """
+    increments = {
+        "messages": F("messages") + messages,
+        "input_tokens": F("input_tokens") + input_tokens,
+        "output_tokens": F("output_tokens") + output_tokens,
+        "updated_at": timezone.now(),
+    }
+    rows = DailyUsage.objects.filter(day=day, **_owner_lookup(owner))
+    if rows.update(**increments):
+        return
+    try:
+        with transaction.atomic():
+            DailyUsage.objects.create(
+                user_id=owner.user_id,
+                visitor_key="" if owner.is_authenticated else owner.visitor_key,
+                day=day,
+                messages=messages,
+                input_tokens=input_tokens,
+                output_tokens=output_tokens,
+            )
+    except IntegrityError:
+        rows.update(**increments)
+
+
+# --- The async API the consumer and the SSE view call -------------------------------------------
+
+
+def _refusal(*, quota: Quota, used: Usage, estimated_input_tokens: int) -> str:
+    """The quota a request would exceed, or "" when it fits."""
+    if quota.messages and used.messages >= quota.messages:
+        return "messages"
+    if quota.output_tokens and used.output_tokens >= quota.output_tokens:
+        return "output_tokens"
+    if quota.input_tokens and estimated_input_tokens > quota.input_tokens - used.input_tokens:
+        return "input_tokens"
+    return ""
+
+
+async def quota_check(
+    *, owner: Owner, tz: str | None, estimated_input_tokens: int
+) -> QuotaDecision:
+    """Whether `owner` may send one more message of about `estimated_input_tokens` today."""
+    now = _now()
+    day = local_day(now=now, tz=tz)
+    used = await database_sync_to_async(daily_usage_get)(owner=owner, day=day.date)
+    reason = _refusal(
+        quota=quota_for(owner), used=used, estimated_input_tokens=estimated_input_tokens
+    )
+    if not reason:
+        return QuotaDecision(allowed=True)
+    log.info("quota_exceeded", owner=owner.label, reason=reason, day=day.date.isoformat())
+    return QuotaDecision(allowed=False, retry_after=day.seconds_left(now), reason=reason)
+
+
+async def quota_charge(
+    *, owner: Owner, tz: str | None, input_tokens: int, output_tokens: int, messages: int = 1
+) -> None:
+    """Charge what one reply used (as the provider reported it) to `owner`'s local day."""
+    day = local_day(now=_now(), tz=tz)
+    await database_sync_to_async(daily_usage_add)(
+        owner=owner,
+        day=day.date,
+        messages=max(messages, 0),
+        input_tokens=max(input_tokens, 0),
+        output_tokens=max(output_tokens, 0),
+    )
+
+
+def _remaining(limit: int, used: int) -> int | None:
+    return max(limit - used, 0) if limit else None
+
+
+async def usage_snapshot(*, owner: Owner, tz: str | None) -> dict:
+    """Today's usage and limits, for the `usage` event and GET /api/chat/usage/.
+
+    `messages_limit` and `messages_remaining` are None when messages are not limited.
+    """
+    day = local_day(now=_now(), tz=tz)
+    used = await database_sync_to_async(daily_usage_get)(owner=owner, day=day.date)
+    quota = quota_for(owner)
+    return {
+        "messages_used": used.messages,
+        "messages_remaining": _remaining(quota.messages, used.messages),
+        "messages_limit": quota.messages or None,
+        "tokens_used": used.input_tokens + used.output_tokens,
+        "input_tokens_used": used.input_tokens,
+        "output_tokens_used": used.output_tokens,
+        "resets_at": day.resets_at.isoformat().replace("+00:00", "Z"),
+    }
