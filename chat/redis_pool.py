@@ -23,8 +23,9 @@ log = structlog.get_logger(__name__)
 
 REDIS_RETRY_INTERVAL = 2.0
 
-# One client per event loop: redis.asyncio connections belong to the loop that opened them.
-_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aioredis.Redis] = (
+# One client per event loop (and URL): redis.asyncio connections belong to the loop that opened
+# them, and keying by URL lets a changed settings.REDIS_URL (tests) take effect at once.
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, aioredis.Redis]] = (
     weakref.WeakKeyDictionary()
 )
 _down_since: float | None = None
@@ -42,7 +43,8 @@ def redis_available() -> bool:
 
 def _client_for_loop() -> aioredis.Redis:
     loop = asyncio.get_running_loop()
-    client = _clients.get(loop)
+    by_url = _clients.setdefault(loop, {})
+    client = by_url.get(settings.REDIS_URL)
     if client is None:
         client = aioredis.Redis.from_url(
             settings.REDIS_URL,
@@ -51,13 +53,13 @@ def _client_for_loop() -> aioredis.Redis:
             retry_on_timeout=False,
             health_check_interval=30,
         )
-        _clients[loop] = client
+        by_url[settings.REDIS_URL] = client
     return client
 
 
 async def get_redis() -> aioredis.Redis | None:
     """Return a client, or None when Redis is not configured or is down (use the fallback)."""
-    global _down_since
+    global _down_since, _retry_at
     if not redis_configured():
         return None
     client = _client_for_loop()
@@ -65,6 +67,8 @@ async def get_redis() -> aioredis.Redis | None:
         return client
     if time.monotonic() < _retry_at:
         return None
+    # One probe at a time: callers arriving while it runs keep using their fallback.
+    _retry_at = time.monotonic() + REDIS_RETRY_INTERVAL
     try:
         await client.ping()
     except (RedisError, OSError) as exc:
@@ -81,9 +85,25 @@ def redis_failed(exc: BaseException) -> None:
     now = time.monotonic()
     if _down_since is None:
         _down_since = now
-        log.warning("redis_unavailable", error=str(exc) or type(exc).__name__, fallback="in-process")
+        log.warning(
+            "redis_unavailable", error=str(exc) or type(exc).__name__, fallback="in-process"
+        )
     _retry_at = now + REDIS_RETRY_INTERVAL
 
 
 def redis_status() -> dict[str, bool]:
     return {"configured": redis_configured(), "available": redis_available()}
+
+
+def redis_reset() -> None:
+    """Forget that Redis was down (tests, and after an operator fixed it: no probe delay)."""
+    global _down_since, _retry_at
+    _down_since = None
+    _retry_at = 0.0
+
+
+async def redis_close() -> None:
+    """Close this event loop's clients (at shutdown, and between tests)."""
+    loop = asyncio.get_running_loop()
+    for client in _clients.pop(loop, {}).values():
+        await client.aclose()
