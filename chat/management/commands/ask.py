@@ -8,8 +8,10 @@ A provider failure is one line on stderr and a non-zero exit, never a traceback.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -120,6 +122,19 @@ def generation_options(config: Mapping[str, Any]) -> GenerationOptions:
     return GenerationOptions(**values, extra=extra)
 
 
+@contextmanager
+def quiet_provider_logs(quiet: bool) -> Iterator[None]:
+    """Hold back the providers' retry warnings: at a terminal, the one error line says it all."""
+    logger = logging.getLogger("chat.providers")
+    previous = logger.level
+    if quiet:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(previous)
+
+
 class Command(BaseCommand):
     help = (
         "Ask the configured model a question and stream the answer, with time to first token "
@@ -129,15 +144,17 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("question", nargs="?", help="The question; omit to ask interactively.")
 
-    def handle(self, *args, question: str | None = None, **options):
-        if question:
-            self.answer(question)
-            return
-        self.stdout.write(
-            f"Asking {settings.CHAT_PROVIDER} {settings.CHAT_MODEL}. An empty line or 'exit' quits."
-        )
-        for line in self.questions():
-            self.answer(line)
+    def handle(self, *args, question: str | None = None, verbosity: int = 1, **options):
+        with quiet_provider_logs(verbosity < 2):
+            if question:
+                self.answer(question)
+                return
+            self.stdout.write(
+                f"Asking {settings.CHAT_PROVIDER} {settings.CHAT_MODEL}. "
+                "An empty line or 'exit' quits."
+            )
+            for line in self.questions():
+                self.answer(line)
 
     def questions(self) -> Iterator[str]:
         while True:
