@@ -121,7 +121,7 @@ class OpenAIProvider(Provider):
             page = await self.client.models.list()
         except (openai.OpenAIError, httpx2.HTTPError) as exc:
             raise self._error(exc, model="") from exc
-        return [ModelInfo(id=m.id, owned_by=m.owned_by or "") for m in page.data]
+        return [ModelInfo(id=m.id, owned_by=getattr(m, "owned_by", None) or "") for m in page.data]
 
     async def aclose(self) -> None:
         await self.client.close()
@@ -217,7 +217,9 @@ def _reported_usage(usage: Any) -> Usage:
 
 def _delta_texts(chunk: Any) -> list[str]:
     texts = []
+    # getattr: compatible servers are loose with the schema (a missing index, a null delta).
     for choice in chunk.choices or ():
-        if choice.index == 0 and choice.delta is not None and choice.delta.content:
-            texts.append(choice.delta.content)
+        delta = getattr(choice, "delta", None)
+        if getattr(choice, "index", 0) == 0 and delta is not None and delta.content:
+            texts.append(delta.content)
     return texts
