@@ -38,9 +38,15 @@ def server_env(
     settings_module: str = "tests.live_settings",
     env: dict[str, str] | None = None,
 ) -> dict[str, str]:
-    """The environment a live server (or its `migrate`) runs with."""
+    """The environment a live server (or its `migrate`) runs with.
+
+    It inherits this process's environment, except that with tests.live_settings the provider is
+    the scripted one unless `env` names another (the test suite itself defaults to `offline`).
+    """
+    scripted = {"CHAT_PROVIDER": "scripted"} if settings_module == "tests.live_settings" else {}
     return {
         **os.environ,
+        **scripted,
         "DJANGO_SETTINGS_MODULE": settings_module,
         "DATABASE_URL": f"sqlite:///{Path(db_path).resolve()}",
         "DJANGO_ENV_FILE": "",
@@ -104,7 +110,13 @@ class LiveServer:
             log.flush()
             self.process = subprocess.Popen(  # noqa: S603
                 [
-                    sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
+                    sys.executable,
+                    "-m",
+                    "daphne",
+                    "-b",
+                    "127.0.0.1",
+                    "-p",
+                    str(self.port),
                     "config.asgi:application",
                 ],
                 cwd=ROOT,

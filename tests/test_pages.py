@@ -52,7 +52,10 @@ def test_each_page_links_home_about_and_help_and_marks_the_current_one(client, p
 def test_widget_gets_its_settings_from_data_attributes(client, settings):
     settings.CONCIERGE_SITE_NAME = "Acme Help"
     settings.CONCIERGE_SUPPORT = {
-        "email": "help@acme.test", "phone": "+1 555 0199", "url": "/help/", "hours": "24/7"
+        "email": "help@acme.test",
+        "phone": "+1 555 0199",
+        "url": "/help/",
+        "hours": "24/7",
     }
 
     html = client.get("/").content.decode()
@@ -80,7 +83,10 @@ def test_pages_give_the_visitor_a_session_cookie_for_the_websocket(client):
 
 def test_help_page_shows_the_human_contact(client, settings):
     settings.CONCIERGE_SUPPORT = {
-        "email": "people@acme.test", "phone": "+44 20 0000", "url": "/help/", "hours": "Weekdays"
+        "email": "people@acme.test",
+        "phone": "+44 20 0000",
+        "url": "/help/",
+        "hours": "Weekdays",
     }
 
     html = client.get("/help/").content.decode()
@@ -132,8 +138,16 @@ def test_server_error_under_api_is_json():
 def test_widget_script_never_builds_html_from_strings():
     source = WIDGET_JS.read_text()
 
-    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(",
-                 "new Function", "DOMParser", "createContextualFragment"):
+    for sink in (
+        "innerHTML",
+        "outerHTML",
+        "insertAdjacentHTML",
+        "document.write",
+        "eval(",
+        "new Function",
+        "DOMParser",
+        "createContextualFragment",
+    ):
         assert sink not in source, sink
 
 

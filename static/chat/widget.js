@@ -244,7 +244,7 @@
   const logEl = el("div", { class: "cc-log", tabindex: "0", "aria-label": "Conversation" });
   const liveEl = el("div", { class: "cc-sr", "aria-live": "polite", "aria-atomic": "true" });
   const errText = el("span", { class: "cc-error-text" });
-  const retryBtn = el("button", { type: "button", class: "cc-retry", text: "Retry", onclick: () => { hideError(); if (retryAction) retryAction(); } });
+  const retryBtn = el("button", { type: "button", class: "cc-retry", text: "Retry", onclick: () => { const again = retryAction; hideError(); if (again) again(); } });
   const errorEl = el("div", { class: "cc-error", role: "alert", hidden: true }, errText, retryBtn);
   const fileIn = el("input", { type: "file", accept: IMAGE_TYPES.join(","), class: "cc-file", hidden: true, tabindex: "-1", onchange: pickImage });
   const chip = el("div", { class: "cc-chip", hidden: true });
@@ -497,12 +497,13 @@
     const changed = f.session !== session;
     session = f.session;
     store.set("session", session);
+    showUniverses(f.universes);
+    showUsage(f.usage);
+    if (mode === "sse") return; // each SSE answer starts with `ready`: the log is already drawn
     live = everReady = true;
     wsFails = attempt = 0;
     setConn("open");
     if (!shown || changed) { showHistory(f.history || []); shown = true; }
-    showUniverses(f.universes);
-    showUsage(f.usage);
     for (const id of pending) ws.send(JSON.stringify(sent.get(id)));
     for (const fr of outbox.splice(0)) ws.send(JSON.stringify(fr));
     clearInterval(pingTimer);
@@ -549,7 +550,7 @@
     } else if ((f.status === "failed" || f.status === "interrupted") && errorEl.hidden) {
       showError("The reply was cut short.", regenerate);
     }
-    announce(`${cfg.title} assistant: ${r.text}`);
+    announce(`${cfg.title} assistant: ${r.body.textContent}`);
     if (!visible()) { unread++; showBadge(); }
   }
   function onError(f) {
@@ -660,9 +661,11 @@
     if (D.pageStatus) p.status = +D.pageStatus;
     return p;
   }
+  function zone() {
+    try { return Intl.DateTimeFormat().resolvedOptions().timeZone; } catch (e) { return undefined; }
+  }
   function hello() {
-    const f = { type: "hello", session: session || null, page: page() };
-    try { f.timezone = Intl.DateTimeFormat().resolvedOptions().timeZone; } catch (e) { /* optional */ }
+    const f = { type: "hello", session: session || null, page: page(), timezone: zone() };
     if (cur && cur.id) f.resume = { message: cur.id, seq: cur.seq };
     return f;
   }
@@ -727,14 +730,14 @@
     everReady = true;
     const [history, usage, universes] = await Promise.all([
       session ? getJson(`sessions/${encodeURIComponent(session)}/messages/?limit=50`) : null,
-      getJson("usage/"), getJson("universes/"),
+      getJson("usage/?tz=" + encodeURIComponent(zone() || "")), getJson("universes/"),
     ]);
     if (!shown) { showHistory(listOf(history, "messages")); shown = true; }
     showUsage(usage);
     showUniverses(listOf(universes, "universes"));
     for (const id of pending) ssePost(sent.get(id));
   }
-  async function ssePost(msg) {
+  async function ssePost(msg, again) {
     const ctl = new AbortController();
     sseCtl = ctl;
     const { type, ...message } = msg;
@@ -743,7 +746,7 @@
       res = await fetch(cfg.sse, {
         method: "POST", credentials: "same-origin", signal: ctl.signal,
         headers: { "Content-Type": "application/json", Accept: "text/event-stream", "X-CSRFToken": csrf() },
-        body: JSON.stringify({ session: session || null, message, page: page() }),
+        body: JSON.stringify({ session: session || null, message, page: page(), timezone: zone() }),
       });
     } catch (e) {
       return lost(ctl, msg);
@@ -751,6 +754,11 @@
     if (!res.ok) {
       let err = {};
       try { err = (await res.json()).error || {}; } catch (e) { /* not JSON */ }
+      if (!again && session && (err.code === "not_found" || err.code === "forbidden")) {
+        session = null; // the stored conversation is gone or not ours: start a new one
+        store.set("session", null);
+        return ssePost(msg, true);
+      }
       return handle({ type: "error", code: err.code || "internal", message: err.message || `The server answered ${res.status}. Please try again.`, retry_after: err.retry_after, reply_to: msg.id });
     }
     const reader = res.body.getReader();

@@ -1,0 +1,146 @@
+"""The widget when the network or the server misbehaves: restarts, dropped sockets, no WebSocket
+at all, and refusals (rate limit, daily allowance)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.conftest import start_server
+from tests.browser.widget import (
+    ask,
+    conversation,
+    last_reply,
+    open_chat,
+    rendered_text,
+    reply_states,
+    wait_connected,
+    wait_reply,
+)
+from tests.scripted_provider import DEFAULT_REPLY
+
+pytestmark = pytest.mark.slow
+
+WS_ROUTE = re.compile(r"/ws/chat/$")
+
+
+def test_widget_reconnects_by_itself_after_the_server_restarts(page, server):
+    page.goto("/")
+    open_chat(page)
+    ask(page, "say: before the restart")
+    wait_reply(page)
+
+    server.restart()
+
+    wait_connected(page, "offline", timeout=10_000)
+    wait_connected(page, "open", timeout=20_000)
+    ask(page, "say: after the restart")
+    expect(wait_reply(page).locator(".cc-body")).to_have_text("after the restart")
+    expected = [
+        ("user", "say: before the restart"),
+        ("assistant", "before the restart"),
+        ("user", "say: after the restart"),
+        ("assistant", "after the restart"),
+    ]
+    assert conversation(page) == expected
+    page.reload()  # and the server has all of it
+    wait_connected(page)
+    expect(page.locator(".cc-log .cc-msg")).to_have_count(4)
+    assert conversation(page) == expected
+
+
+def test_a_dropped_socket_resumes_the_reply_without_losing_or_repeating_a_token(page):
+    sockets = []
+
+    def relay(ws):
+        ws.connect_to_server()
+        sockets.append(ws)
+
+    page.route_web_socket(WS_ROUTE, relay)
+    numbers = " ".join(f"{n:03d}" for n in range(120))
+    page.goto("/")
+    open_chat(page)
+
+    ask(page, f"say: {numbers}")
+    expect(last_reply(page).locator(".cc-body")).to_contain_text("010")
+    sockets[0].close()
+
+    wait_connected(page, "offline", timeout=5_000)
+    states = reply_states(page, until="complete")
+    assert len(sockets) == 2
+    assert states[-1] == numbers
+    assert all(numbers.startswith(state) for state in states)
+
+
+def test_it_falls_back_to_sse_when_the_websocket_cannot_connect(page):
+    attempts = []
+    page.route_web_socket(WS_ROUTE, lambda ws: (attempts.append(ws), ws.close()))
+    posts = []
+    page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
+    page.goto("/")
+    open_chat(page, "sse")
+
+    assert len(attempts) == 2
+    ask(page, "Stream this over SSE")
+    states = reply_states(page, until="complete")
+
+    assert len(states) >= 5
+    assert states[-1] == rendered_text(page, DEFAULT_REPLY)
+    expect(last_reply(page).locator("li")).to_have_count(3)
+    assert [url for url in posts if url.endswith("/api/chat/stream/")]
+    page.reload()  # the SSE conversation was stored in the visitor's session
+    wait_connected(page, "sse", timeout=10_000)
+    expect(page.locator(".cc-log .cc-msg")).to_have_count(2)
+
+
+def test_the_force_sse_flag_skips_the_websocket(page):
+    sockets = []
+    page.on("websocket", lambda ws: sockets.append(ws))
+    page.add_init_script("localStorage.setItem('concierge:forceSSE', '1')")
+    page.goto("/")
+    open_chat(page, "sse")
+
+    ask(page, "say: no **socket** needed")
+
+    expect(wait_reply(page).locator("strong")).to_have_text("socket")
+    assert sockets == []
+    ask(page, "say: and a second one")
+    expect(wait_reply(page).locator(".cc-body")).to_have_text("and a second one")
+
+
+@pytest.fixture(scope="module")
+def strict_server(tmp_path_factory, browser):
+    """A server allowing one message a minute and one a day, to see the refusals."""
+    server = start_server(
+        tmp_path_factory.mktemp("strict"), CHAT_RATE_LIMIT="1/minute", CHAT_DAILY_MESSAGES="1"
+    )
+    yield server
+    server.stop()
+
+
+def test_a_rate_limited_message_shows_the_servers_message_and_when_to_retry(browser, strict_server):
+    context = browser.new_context(base_url=strict_server.url)
+    page = context.new_page()
+    try:
+        page.goto("/")
+        open_chat(page)
+        ask(page, "say: one")
+        wait_reply(page)
+        expect(page.locator(".cc-usage")).to_have_text("0 messages left today")
+        expect(page.locator(".cc-usage")).to_have_class(re.compile(r"\bcc-warn\b"))
+
+        ask(page, "say: two")
+
+        error = page.locator(".cc-error")
+        expect(error).to_be_visible()
+        expect(error).to_contain_text(re.compile(r"Try again in \d+ s\."))
+        assert page.locator("#concierge").get_attribute("data-error") in {
+            "rate_limited",
+            "quota_exceeded",
+        }
+        expect(page.locator(".cc-user").last).to_have_class(re.compile(r"\bcc-failed\b"))
+        expect(page.locator(".cc-send")).to_be_visible()
+    finally:
+        context.close()
