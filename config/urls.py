@@ -5,6 +5,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("chat.urls")),
     path("", include("config.pages")),
+    path("", include("knowledge.urls")),
 ]
 
 handler404 = "config.views.page_not_found"

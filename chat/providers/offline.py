@@ -1,13 +1,15 @@
 """The `offline` provider: no model, an honest answer from the knowledge base's best entry.
 
 It is the provider of last resort (no key, the model server down), so it must never fail and
-must never pretend to be a model: every answer says where it came from.
+must never pretend to be a model: every answer says where it came from, links the article, and
+cuts a long one at a paragraph or sentence end rather than mid-word.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import structlog
 from asgiref.sync import sync_to_async
 
 from chat import retrieval
@@ -22,7 +24,15 @@ from chat.providers.base import (
     estimate_tokens,
 )
 
+log = structlog.get_logger(__name__)
+
 MODEL_ID = "knowledge-base"
+BODY_LIMIT = 700
+RELATED_LIMIT = 2
+INTRO = (
+    "*I'm running without a language model right now, so here is the closest answer "
+    "from the help center.*"
+)
 NOTHING_FOUND = (
     "I'm running without a language model right now, and I found nothing in the help center "
     "that matches your question. Please rephrase it, or contact a person (see Help)."
@@ -30,14 +40,39 @@ NOTHING_FOUND = (
 
 
 def offline_answer(passages: list[retrieval.Passage]) -> str:
+    """Quote the best passage, labelled and linked; mention the next ones; or say none matched."""
     if not passages:
         return NOTHING_FOUND
-    best = passages[0]
-    link = f"\n\nSource: [{best.title}]({best.url})" if best.url else ""
-    return (
-        "*I'm running without a language model right now, so here is the closest answer "
-        f"from the help center.*\n\n**{best.title}**\n\n{best.body.strip()}{link}"
-    )
+    best, others = passages[0], passages[1 : 1 + RELATED_LIMIT]
+    parts = [INTRO, f"**{best.title}**", shorten(best.body, BODY_LIMIT)]
+    if best.url:
+        parts.append(f"Read the article in the help center: [{best.title}]({best.url})")
+    attribution = getattr(best, "attribution", "")
+    if attribution:
+        parts.append(f"*Source: {attribution}*")
+    if others:
+        parts.append(
+            "Related: " + "; ".join(f"[{p.title}]({p.url})" if p.url else p.title for p in others)
+        )
+    return "\n\n".join(parts)
+
+
+def shorten(text: str, limit: int) -> str:
+    """Cut Markdown to at most about `limit` characters, at the last paragraph, sentence or word
+    end, closing a code fence left open."""
+    text = text.strip()
+    if len(text) <= limit:
+        return text
+    cut = text[:limit]
+    for stop, keep in (("\n\n", 0), (". ", 1), ("\n", 0), (" ", 0)):
+        position = cut.rfind(stop)
+        if position >= limit // 2:
+            cut = cut[: position + keep]
+            break
+    cut = cut.rstrip() + " …"
+    if cut.count("```") % 2:
+        cut += "\n```"
+    return cut
 
 
 class OfflineProvider(Provider):
@@ -47,8 +82,7 @@ class OfflineProvider(Provider):
         self, *, model: str, messages: list[PromptMessage], options: GenerationOptions
     ) -> AsyncIterator[StreamEvent]:
         question = next((m.content for m in reversed(messages) if m.role == "user"), "")
-        passages = await sync_to_async(retrieval.retrieve)(question, limit=1)
-        answer = offline_answer(passages)
+        answer = offline_answer(await _passages(question))
         # Stream word by word so clients see the same shape of reply as from a model.
         for piece in _chunks(answer):
             yield StreamEvent(type="token", text=piece)
@@ -61,6 +95,15 @@ class OfflineProvider(Provider):
 
     async def health(self) -> ProviderHealth:
         return ProviderHealth(reachable=True, models_available=1)
+
+
+async def _passages(question: str) -> list[retrieval.Passage]:
+    """The best passages, or [] when the knowledge base itself fails (never raise here)."""
+    try:
+        return await sync_to_async(retrieval.retrieve)(question, limit=1 + RELATED_LIMIT)
+    except Exception:  # noqa: BLE001 - the provider of last resort must still answer
+        log.exception("offline_retrieval_failed")
+        return []
 
 
 def _chunks(text: str) -> list[str]:

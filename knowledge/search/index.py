@@ -1,0 +1,144 @@
+"""The in-process search index: a matrix of entry vectors plus, off PostgreSQL, a BM25 index.
+
+It is rebuilt only when `selectors.entries_version()` changes (one cheap aggregate query per
+search), under a lock, and swapped in whole, so readers never see half an index.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import structlog
+from django.db import connection
+
+from knowledge import embeddings, selectors
+from knowledge.models import KnowledgeBaseEntry
+from knowledge.search.lexical import BM25Index
+
+log = structlog.get_logger(__name__)
+
+_lock = threading.Lock()
+_current: dict[str, KnowledgeIndex] = {}
+
+
+@dataclass(frozen=True)
+class KnowledgeIndex:
+    """Active entries, row by row: ids, question groups, categories, vectors, lexical index."""
+
+    version: str
+    ids: np.ndarray
+    groups: np.ndarray  # entries with the same (normalised) title answer the same question
+    categories: np.ndarray
+    category_codes: dict[str, int]
+    vectors: np.ndarray | None  # None: no model, search is lexical only
+    bm25: BM25Index | None  # None on PostgreSQL, where full-text search runs in the database
+    rows: dict[int, int] = field(repr=False)
+
+    @property
+    def size(self) -> int:
+        return len(self.ids)
+
+    @property
+    def dense(self) -> bool:
+        return self.vectors is not None
+
+    def category_mask(self, category: str | None) -> np.ndarray | None:
+        if not category:
+            return None
+        code = self.category_codes.get(category.strip().casefold(), -1)
+        return self.categories == code
+
+
+def uses_database_fts() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def get_index() -> KnowledgeIndex:
+    """Return the index for the current knowledge-base version, rebuilding it when stale."""
+    version = selectors.entries_version()
+    index = _current.get(connection.alias)
+    if index is not None and index.version == version:
+        return index
+    with _lock:
+        index = _current.get(connection.alias)
+        if index is None or index.version != version:
+            index = build_index(version)
+            _current[connection.alias] = index
+    return index
+
+
+def clear() -> None:
+    with _lock:
+        _current.clear()
+
+
+def build_index(version: str) -> KnowledgeIndex:
+    from knowledge import services  # services import search helpers; import late
+
+    started = time.monotonic()
+    if embeddings.available():
+        services.entries_embed_stale()
+        version = selectors.entries_version()
+    rows = list(
+        KnowledgeBaseEntry.objects.filter(is_active=True)
+        .order_by("pk")
+        .values_list("pk", "title", "category", "keywords", "body", "embedding")
+    )
+    index = _assemble(version, rows)
+    log.info(
+        "knowledge_index_built",
+        entries=index.size,
+        dense=index.dense,
+        lexical="postgresql" if index.bm25 is None else "bm25",
+        ms=round((time.monotonic() - started) * 1000),
+    )
+    return index
+
+
+def _assemble(version: str, rows: list[tuple]) -> KnowledgeIndex:
+    ids = np.array([r[0] for r in rows], dtype=np.int64)
+    group_codes: dict[str, int] = {}
+    groups = np.array(
+        [group_codes.setdefault(" ".join(r[1].casefold().split()), len(group_codes)) for r in rows],
+        dtype=np.int64,
+    )
+    category_codes: dict[str, int] = {}
+    categories = np.array(
+        [category_codes.setdefault(r[2].strip().casefold(), len(category_codes)) for r in rows],
+        dtype=np.int64,
+    )
+    bm25 = None if uses_database_fts() else BM25Index([_lexical_text(r) for r in rows])
+    return KnowledgeIndex(
+        version=version,
+        ids=ids,
+        groups=groups,
+        categories=categories,
+        category_codes=category_codes,
+        vectors=_vectors(rows),
+        bm25=bm25,
+        rows={int(pk): i for i, pk in enumerate(ids)},
+    )
+
+
+def _lexical_text(row: tuple) -> str:
+    _, title, _, keywords, body, _ = row
+    return f"{title}\n{keywords}\n{body}"
+
+
+def _vectors(rows: list[tuple]) -> np.ndarray | None:
+    if not embeddings.available():
+        return None
+    matrix = np.zeros((len(rows), embeddings.DIMENSIONS), dtype=np.float32)
+    missing = 0
+    for i, row in enumerate(rows):
+        vector = embeddings.from_bytes(row[5])
+        if vector is None:
+            missing += 1
+        else:
+            matrix[i] = vector
+    if missing:
+        log.warning("knowledge_index_missing_vectors", entries=missing)
+    return matrix
