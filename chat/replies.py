@@ -9,6 +9,7 @@ text, usage, timings, sources and status; then `sources`, `usage` and `done` are
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import time
 import weakref
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from chat.models import ChatMessage, ChatSession
 from chat.prompts import PromptBuilder, PromptInput
 from chat.providers import GenerationOptions, ImageInput, Provider, ProviderError, get_provider
 from chat.universes import universe_get
+from chat.usage import usage_for
 
 log = structlog.get_logger(__name__)
 
@@ -87,7 +89,11 @@ def reply_start(request: ReplyRequest) -> streams.ReplyStream:
     """Publish `start` and generate the reply in its own task. Return the reply's stream."""
     stream = streams.stream_open(request.reply_id)
     stream.publish({"type": "start", "message": request.reply_id, "reply_to": request.reply_to})
-    task = asyncio.create_task(_run(request, stream), name=f"reply-{request.reply_id}")
+    # A fresh context: the reply outlives the request or socket that started it, and must not
+    # inherit its per-request state (asgiref's executors, log bindings).
+    task = asyncio.create_task(
+        _run(request, stream), name=f"reply-{request.reply_id}", context=contextvars.Context()
+    )
     _tasks[request.reply_id] = task
     task.add_done_callback(lambda _t: _tasks.pop(request.reply_id, None))
     return stream
@@ -256,6 +262,10 @@ async def _finish(request, stream: streams.ReplyStream, outcome: Outcome, starte
         )
     except (InvalidTransition, ChatMessage.DoesNotExist):
         log.warning("reply_finish_skipped", reason="message deleted or already finished")
+    except Exception:  # noqa: BLE001 - the database is down: still end the stream for clients
+        log.exception("reply_store_failed")
+        outcome.error_code = outcome.error_code or "internal"
+        outcome.error = outcome.error or "The reply could not be saved. Please try again."
     log.info(
         "reply_finished",
         status=outcome.status,
@@ -278,6 +288,7 @@ async def _finish(request, stream: streams.ReplyStream, outcome: Outcome, starte
         )
     if outcome.sources:
         stream.publish({"type": "sources", "message": request.reply_id, "items": outcome.sources})
+    stream.publish({"type": "usage", **await usage_for(owner=request.owner, tz=request.tz)})
     stream.publish(done_event(request.reply_id, outcome, total_ms))
     await stream.close()
 

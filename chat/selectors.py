@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.db.models import Count, Q, QuerySet
 
 from chat.exceptions import NotFound
@@ -28,8 +29,15 @@ def session_get(*, owner: Owner, session_id) -> ChatSession:
     """Return the owner's session, or raise NotFound (also for someone else's session)."""
     try:
         return ChatSession.objects.get(_owned_by(owner), id=session_id)
-    except (ChatSession.DoesNotExist, ValueError, TypeError):
+    except (ChatSession.DoesNotExist, ValueError, TypeError, ValidationError):
         raise NotFound("That conversation does not exist or is not yours.") from None
+
+
+def session_exists(*, session_id) -> bool:
+    try:
+        return ChatSession.objects.filter(id=session_id).exists()
+    except (ValueError, TypeError, ValidationError):
+        return False
 
 
 def session_latest(*, owner: Owner) -> ChatSession | None:
@@ -41,7 +49,7 @@ def message_get(*, owner: Owner, message_id) -> ChatMessage:
         return ChatMessage.objects.select_related("session").get(
             id=message_id, session__in=ChatSession.objects.filter(_owned_by(owner))
         )
-    except (ChatMessage.DoesNotExist, ValueError, TypeError):
+    except (ChatMessage.DoesNotExist, ValueError, TypeError, ValidationError):
         raise NotFound("That message does not exist or is not yours.") from None
 
 
@@ -71,6 +79,18 @@ def message_last_user(*, session: ChatSession) -> ChatMessage | None:
     return session.messages.filter(role=ChatMessage.Role.USER).order_by("-created_at").first()
 
 
+def message_streaming(*, session: ChatSession) -> ChatMessage | None:
+    """The reply being generated in a session, if any."""
+    return session.messages.filter(status=ChatMessage.Status.STREAMING).last()
+
+
+def message_in_session(*, session: ChatSession, message_id) -> ChatMessage | None:
+    try:
+        return session.messages.filter(id=message_id).first()
+    except (ValueError, TypeError, ValidationError):
+        return None
+
+
 def session_has_streaming(*, session: ChatSession) -> bool:
     return session.messages.filter(status=ChatMessage.Status.STREAMING).exists()
 
@@ -87,3 +107,15 @@ def message_serialize(message: ChatMessage) -> dict:
         "sources": message.sources,
         "pinned": message.pinned,
     }
+
+
+def session_markdown(*, session: ChatSession) -> str:
+    """The conversation as a Markdown document (for export)."""
+    lines = [f"# {session}", "", f"_{session.created_at:%Y-%m-%d %H:%M} UTC_", ""]
+    for message in session.messages.all():
+        who = "You" if message.role == ChatMessage.Role.USER else "Assistant"
+        lines += [f"**{who}** ({message.created_at:%H:%M}):", "", message.text or "_(empty)_"]
+        for source in message.sources:
+            lines.append(f"- Source: [{source.get('title', '')}]({source.get('url', '')})")
+        lines.append("")
+    return "\n".join(lines)

@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from chat import selectors
-from chat.exceptions import Busy, InvalidTransition, NotFound
+from chat.exceptions import Busy, Forbidden, InvalidTransition, NotFound
 from chat.identity import Owner
 from chat.models import ChatMessage, ChatSession
 
@@ -54,12 +54,17 @@ def session_create(
 def session_open(*, owner: Owner, session_id=None, **create_kwargs: Any) -> ChatSession:
     """Return the owner's session `session_id`, or a new one when `session_id` is None.
 
-    Raises NotFound for a session that does not exist or belongs to someone else: the two are
-    indistinguishable on purpose.
+    Raises NotFound when there is no such session and Forbidden when it is someone else's (ids
+    are random UUIDs, so saying so reveals nothing guessable).
     """
     if session_id is None:
         return session_create(owner=owner, **create_kwargs)
-    return selectors.session_get(owner=owner, session_id=session_id)
+    try:
+        return selectors.session_get(owner=owner, session_id=session_id)
+    except NotFound:
+        if selectors.session_exists(session_id=session_id):
+            raise Forbidden("That conversation belongs to someone else.") from None
+        raise
 
 
 def session_update(
@@ -182,9 +187,9 @@ def message_finish(
         changes["model"] = model
     if metadata is not None:
         changes["metadata"] = metadata
-    updated = ChatMessage.objects.filter(
-        id=message_id, status=ChatMessage.Status.STREAMING
-    ).update(**changes)
+    updated = ChatMessage.objects.filter(id=message_id, status=ChatMessage.Status.STREAMING).update(
+        **changes
+    )
     if not updated:
         raise InvalidTransition(f"Message {message_id} is not streaming; it was finished before.")
     return ChatMessage.objects.get(id=message_id)

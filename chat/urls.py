@@ -1,8 +1,24 @@
 from django.urls import path
 
-from chat import views
+from chat import sse, views
 
 urlpatterns = [
     path("api/health/", views.health, name="health"),
+    path("api/chat/stream/", sse.stream, name="chat-stream"),
+    path("api/chat/sessions/", views.sessions, name="chat-sessions"),
+    path("api/chat/sessions/<uuid:session_id>/", views.session_detail, name="chat-session"),
+    path(
+        "api/chat/sessions/<uuid:session_id>/messages/",
+        views.session_messages,
+        name="chat-session-messages",
+    ),
+    path(
+        "api/chat/sessions/<uuid:session_id>/export.md",
+        views.session_export,
+        name="chat-session-export",
+    ),
+    path("api/chat/messages/<uuid:message_id>/", views.message_detail, name="chat-message"),
+    path("api/chat/usage/", views.usage, name="chat-usage"),
+    path("api/chat/universes/", views.universes, name="chat-universes"),
     path("api/chat/models/", views.models, name="chat-models"),
 ]

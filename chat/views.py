@@ -1,14 +1,154 @@
-"""REST endpoints of PROTOCOL.md (JSON; the Django session is the identity)."""
+"""REST endpoints of PROTOCOL.md: JSON in and out, the Django session is the identity.
+
+Every session and message is looked up through selectors filtered by its owner, so another
+visitor's id is simply `not_found`. Unsafe methods need the CSRF token (Django's middleware; its
+refusals are JSON too, see `csrf_failure`).
+"""
 
 from __future__ import annotations
 
-from django.conf import settings
-from django.http import JsonResponse
-from django.views.decorators.http import require_GET
+import functools
 
+from django.conf import settings
+from django.http import HttpResponse, JsonResponse
+from django.views.decorators.http import require_GET, require_http_methods
+
+from chat import selectors, services
+from chat.exceptions import ChatError, InvalidInput
 from chat.health import health_report
-from chat.http import error_response
+from chat.http import chat_error_response, error_response, json_body
+from chat.identity import owner_from_request
 from chat.providers import ProviderError, get_provider
+from chat.universes import universe_get, universe_list
+from chat.usage import usage_for
+
+MAX_BODY_BYTES = 64 * 1024
+MAX_PAGE = 100
+
+
+def api(view):
+    """Give the view the requester (`owner`) and turn ChatErrors into JSON errors."""
+
+    @functools.wraps(view)
+    def wrapper(request, *args, **kwargs):
+        try:
+            return view(request, owner_from_request(request), *args, **kwargs)
+        except ChatError as exc:
+            return chat_error_response(exc)
+
+    return wrapper
+
+
+def _session_json(session) -> dict:
+    return {
+        "id": str(session.id),
+        "title": session.title,
+        "universe": session.universe,
+        "updated_at": session.last_activity_at.isoformat().replace("+00:00", "Z"),
+        "message_count": getattr(session, "message_count", None),
+        "pinned": session.pinned,
+        "rating": session.rating,
+    }
+
+
+@require_http_methods(["GET", "POST"])
+@api
+def sessions(request, owner):
+    if request.method == "POST":
+        data = json_body(request, max_bytes=MAX_BODY_BYTES)
+        title, universe = data.get("title") or "", data.get("universe") or ""
+        if not isinstance(title, str) or not isinstance(universe, str):
+            raise InvalidInput("`title` and `universe` must be strings.")
+        universe_get(universe)
+        session = services.session_create(
+            owner=owner, title=title, universe=universe, provider=settings.CHAT_PROVIDER,
+            model=settings.CHAT_MODEL, generation_options=settings.CHAT_GENERATION,
+        )  # fmt: skip
+        session.message_count = 0
+        return JsonResponse(_session_json(session), status=201)
+    items = selectors.session_list(owner=owner)[:MAX_PAGE]
+    return JsonResponse({"sessions": [_session_json(s) for s in items]})
+
+
+@require_http_methods(["PATCH", "DELETE"])
+@api
+def session_detail(request, owner, session_id):
+    session = selectors.session_get(owner=owner, session_id=session_id)
+    if request.method == "DELETE":
+        services.session_delete(session=session)
+        return HttpResponse(status=204)
+    data = json_body(request, max_bytes=MAX_BODY_BYTES)
+    title, pinned = data.get("title"), data.get("pinned")
+    if title is not None and not isinstance(title, str):
+        raise InvalidInput("`title` must be a string.")
+    if pinned is not None and not isinstance(pinned, bool):
+        raise InvalidInput("`pinned` must be true or false.")
+    session = services.session_update(session=session, title=title, pinned=pinned)
+    session.message_count = session.messages.count()
+    return JsonResponse(_session_json(session))
+
+
+@require_GET
+@api
+def session_messages(request, owner, session_id):
+    session = selectors.session_get(owner=owner, session_id=session_id)
+    try:
+        limit = min(MAX_PAGE, max(1, int(request.GET.get("limit", 50))))
+    except ValueError:
+        raise InvalidInput("`limit` must be a number from 1 to 100.") from None
+    before = None
+    if request.GET.get("before"):
+        before = selectors.message_in_session(session=session, message_id=request.GET["before"])
+        if before is None:
+            raise InvalidInput("`before` must be the id of a message of this conversation.")
+    messages = selectors.message_history(session=session, limit=limit, before=before)
+    return JsonResponse(
+        {
+            "messages": [selectors.message_serialize(m) for m in messages],
+            "has_more": len(messages) == limit,
+        }
+    )
+
+
+@require_GET
+@api
+def session_export(request, owner, session_id):
+    session = selectors.session_get(owner=owner, session_id=session_id)
+    markdown = selectors.session_markdown(session=session)
+    response = HttpResponse(markdown, content_type="text/markdown; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="conversation-{session.id}.md"'
+    return response
+
+
+@require_http_methods(["PATCH", "DELETE"])
+@api
+def message_detail(request, owner, message_id):
+    message = selectors.message_get(owner=owner, message_id=message_id)
+    if request.method == "DELETE":
+        if message.status == message.Status.STREAMING:
+            raise InvalidInput("This reply is still being written: stop it first.")
+        services.message_delete(message=message)
+        return HttpResponse(status=204)
+    data = json_body(request, max_bytes=MAX_BODY_BYTES)
+    if not isinstance(data.get("pinned"), bool):
+        raise InvalidInput("Send `pinned`: true or false.")
+    message = services.message_update(message=message, pinned=data["pinned"])
+    return JsonResponse(selectors.message_serialize(message))
+
+
+@require_GET
+async def usage(request):
+    from asgiref.sync import sync_to_async
+
+    owner = await sync_to_async(owner_from_request)(request)
+    return JsonResponse(await usage_for(owner=owner, tz=request.GET.get("tz")))
+
+
+@require_GET
+def universes(request):
+    return JsonResponse(
+        {"universes": [{**u.as_dict(), "token_budget": u.token_budget} for u in universe_list()]}
+    )
 
 
 @require_GET
@@ -33,3 +173,14 @@ async def models(request):
             "models": [{"id": m.id, "owned_by": m.owned_by} for m in available],
         }
     )
+
+
+def csrf_failure(request, reason=""):
+    """CSRF refusals: JSON for the API, Django's page elsewhere."""
+    if request.path.startswith("/api/"):
+        return error_response(
+            "forbidden", "The CSRF token is missing or wrong: reload the page and try again."
+        )
+    from django.views.csrf import csrf_failure as default
+
+    return default(request, reason=reason)

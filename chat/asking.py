@@ -1,0 +1,140 @@
+"""Asking a question, the same way over the WebSocket and over SSE.
+
+`ask` runs the checks of DESIGN.md in order (validation, rate limit, daily quota), stores the
+question once per client id, and returns the `ack` event with the events of the reply to relay:
+a new reply's stream, or, for a client id seen before, the stored reply's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+
+from chat import replies, selectors, services, streams
+from chat.identity import Owner
+from chat.models import ChatMessage, ChatSession
+from chat.redis_pool import redis_available, redis_configured
+from chat.universes import universe_get
+from chat.validation import MessageIn, image_file
+
+HISTORY_LIMIT = 50
+
+
+def session_for(owner: Owner, session_id) -> ChatSession:
+    """Open the owner's conversation `session_id`, or a new one when it is None."""
+    return services.session_open(
+        owner=owner,
+        session_id=session_id,
+        provider=settings.CHAT_PROVIDER,
+        model=settings.CHAT_MODEL,
+        generation_options=settings.CHAT_GENERATION,
+    )
+
+
+def history_of(session: ChatSession) -> list[dict]:
+    """The last messages of a conversation, serialised for `ready`."""
+    messages = selectors.message_history(session=session, limit=HISTORY_LIMIT)
+    return [selectors.message_serialize(m) for m in messages]
+
+
+@dataclass(frozen=True)
+class Asked:
+    ack: dict
+    events: AsyncIterator[dict]
+
+
+async def ask(
+    *, session: ChatSession, owner: Owner, incoming: MessageIn, page: dict, tz: str | None
+) -> Asked:
+    """Store the question and start (or find) its reply. Raise ChatError to refuse it."""
+    universe_get(incoming.universe)  # an unknown universe is refused before anything is stored
+    try:
+        exchange = await database_sync_to_async(_begin)(session, incoming)
+    except Exception as exc:
+        if hasattr(exc, "reply_to"):
+            exc.reply_to = incoming.client_id
+        raise
+    ack = {"type": "ack", "id": incoming.client_id, "message": str(exchange.question.id)}
+    if not exchange.created:
+        return Asked(ack, await reply_events(exchange.reply, after_seq=None))
+    stream = replies.reply_start(
+        replies.ReplyRequest(
+            session_id=str(session.id),
+            reply_id=str(exchange.reply.id),
+            question_id=str(exchange.question.id),
+            reply_to=incoming.client_id,
+            owner=owner,
+            page=page,
+            universe=incoming.universe,
+            context=incoming.context,
+            tz=tz,
+        )
+    )
+    return Asked(ack, stream.subscribe())
+
+
+async def regenerate(*, session: ChatSession, owner: Owner, page: dict, tz: str | None):
+    exchange = await database_sync_to_async(services.reply_regenerate)(session=session)
+    stream = replies.reply_start(
+        replies.ReplyRequest(
+            session_id=str(session.id),
+            reply_id=str(exchange.reply.id),
+            question_id=str(exchange.question.id),
+            reply_to=exchange.question.client_id or "",
+            owner=owner,
+            page=page,
+            tz=tz,
+        )
+    )
+    return stream.subscribe()
+
+
+async def reply_events(reply: ChatMessage, *, after_seq: int | None) -> AsyncIterator[dict]:
+    """The events of an existing reply: from its stream if a process still has it, else rebuilt
+    from the stored row (a reply left `streaming` by a dead process is marked interrupted)."""
+    events = await streams.stream_subscribe(str(reply.id), after_seq=after_seq)
+    if events is not None:
+        return events
+    if redis_configured() and not redis_available():
+        return _iterate([])  # it may still run on another process: leave it alone
+    reply = await database_sync_to_async(_reap_if_orphaned)(reply)
+    return _iterate(replies.stored_reply_events(reply, after_seq=after_seq))
+
+
+async def _iterate(events: list[dict]) -> AsyncIterator[dict]:
+    for event in events:
+        yield event
+
+
+def _begin(session: ChatSession, incoming: MessageIn) -> services.Exchange:
+    image = image_file(incoming.image) if incoming.image else None
+    return services.exchange_begin(
+        session=session,
+        client_id=incoming.client_id,
+        text=incoming.text,
+        image=image,
+        provider=settings.CHAT_PROVIDER,
+        model=settings.CHAT_MODEL,
+        metadata={"universe": incoming.universe} if incoming.universe else None,
+    )
+
+
+def _reap_if_orphaned(reply: ChatMessage) -> ChatMessage:
+    """A reply still `streaming` with no stream anywhere was cut off by a server restart."""
+    reply.refresh_from_db()
+    if reply.status != ChatMessage.Status.STREAMING:
+        return reply
+    try:
+        return services.message_finish(
+            message_id=reply.id,
+            status=ChatMessage.Status.INTERRUPTED,
+            text=reply.text,
+            error_code="internal",
+            error="The server restarted while this reply was being written. Press retry.",
+        )
+    except services.InvalidTransition:
+        reply.refresh_from_db()
+        return reply

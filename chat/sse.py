@@ -1,0 +1,92 @@
+"""The SSE fallback, `POST /api/chat/stream/`: the WebSocket's events as `text/event-stream`.
+
+For clients behind proxies that block WebSockets, and for scripts. The body is
+`{"session": id|null, "message": {...}, "page"?: {...}}`; refusals before the stream are HTTP
+errors (400, 403, 404, 409, 413, 429); then `ready`, `ack` and the reply's events, in the
+WebSocket's order, ending with `done` (or `error`), with `: ping` comments in silences.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+
+from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.http import StreamingHttpResponse
+from django.views.decorators.http import require_POST
+
+from chat import asking
+from chat.exceptions import ChatError
+from chat.http import chat_error_response, json_body
+from chat.identity import owner_from_request
+from chat.universes import universe_list
+from chat.usage import usage_for
+from chat.validation import parse_message, parse_page
+
+HEARTBEAT_SECONDS = 15.0
+_END = object()
+
+
+@require_POST
+async def stream(request):
+    try:
+        owner = await sync_to_async(owner_from_request)(request)
+        body = json_body(request, max_bytes=settings.CHAT_MAX_FRAME_BYTES)
+        incoming = parse_message(body.get("message"))
+        page = parse_page(body.get("page")).as_dict()
+        tz = body.get("timezone") if isinstance(body.get("timezone"), str) else None
+        session = await database_sync_to_async(asking.session_for)(owner, body.get("session"))
+        history = await database_sync_to_async(asking.history_of)(session)
+        asked = await asking.ask(session=session, owner=owner, incoming=incoming, page=page, tz=tz)
+    except ChatError as exc:
+        return chat_error_response(exc)
+    await sync_to_async(request.session.save)()  # a script's first call: keep its visitor key
+    ready = {
+        "type": "ready",
+        "session": str(session.id),
+        "history": history,
+        "universes": [u.as_dict() for u in universe_list()],
+        "usage": await usage_for(owner=owner, tz=tz),
+    }
+    response = StreamingHttpResponse(
+        _event_stream([ready, asked.ack], asked.events), content_type="text/event-stream"
+    )
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"  # nginx: do not buffer the stream
+    return response
+
+
+async def _event_stream(first: list[dict], events: AsyncIterator[dict]) -> AsyncIterator[str]:
+    for event in first:
+        yield _frame(event)
+    queue: asyncio.Queue = asyncio.Queue()
+    pump = asyncio.create_task(_pump(events, queue))
+    try:
+        while True:
+            try:
+                event = await asyncio.wait_for(queue.get(), timeout=HEARTBEAT_SECONDS)
+            except TimeoutError:
+                yield ": ping\n\n"
+                continue
+            if event is _END:
+                return
+            yield _frame(event)
+            if event["type"] == "done":
+                return
+    finally:
+        pump.cancel()  # the client left: stop relaying (the reply itself goes on)
+
+
+async def _pump(events: AsyncIterator[dict], queue: asyncio.Queue) -> None:
+    try:
+        async for event in events:
+            await queue.put(event)
+    finally:
+        await queue.put(_END)
+
+
+def _frame(event: dict) -> str:
+    return f"data: {json.dumps(event)}\n\n"
