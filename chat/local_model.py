@@ -66,7 +66,9 @@ def start_server(*, port: int, log_path: Path | None = None, n_ctx: int = 4096) 
     return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)  # noqa: S603
 
 
-def wait_ready(*, base_url: str, process: subprocess.Popen | None = None, timeout: float = 90) -> list[str]:
+def wait_ready(
+    *, base_url: str, process: subprocess.Popen | None = None, timeout: float = 90
+) -> list[str]:
     """Wait until `GET {base_url}/models` answers; return the model ids it lists."""
     deadline = time.monotonic() + timeout
     last_error = "no answer"

@@ -96,9 +96,7 @@ class PromptBuilder:
         if referrer:
             lines.append(f"They came from {referrer}.")
         if "404" in title or "not found" in title.lower():
-            lines.append(
-                "That page does not exist: help them find what they were looking for."
-            )
+            lines.append("That page does not exist: help them find what they were looking for.")
         return " ".join(lines)
 
     def about_universe(self, data: PromptInput) -> str:

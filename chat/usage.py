@@ -29,7 +29,9 @@ def _usage(owner: Owner, tz: str | None) -> dict:
     if owner.user_id is not None:
         messages = messages.filter(session__user_id=owner.user_id)
     else:
-        messages = messages.filter(session__user__isnull=True, session__visitor_key=owner.visitor_key)
+        messages = messages.filter(
+            session__user__isnull=True, session__visitor_key=owner.visitor_key
+        )
     used = messages.filter(role=ChatMessage.Role.USER).count()
     tokens = messages.aggregate(i=Sum("input_tokens"), o=Sum("output_tokens"))
     limit = settings.CHAT_DAILY_MESSAGES

@@ -43,7 +43,9 @@ def parse_client_id(value) -> str:
     try:
         return str(uuid.UUID(str(value)))
     except (ValueError, TypeError, AttributeError):
-        raise InvalidInput("`id` must be a UUID made by the client (crypto.randomUUID()).") from None
+        raise InvalidInput(
+            "`id` must be a UUID made by the client (crypto.randomUUID())."
+        ) from None
 
 
 def parse_message(data: dict) -> MessageIn:
@@ -69,7 +71,9 @@ def parse_message(data: dict) -> MessageIn:
     if len(str(context)) > MAX_CONTEXT_CHARS:
         raise TooLarge(f"`context` is over {MAX_CONTEXT_CHARS} characters.")
     image = parse_image(data["image"]) if data.get("image") else None
-    return MessageIn(client_id=client_id, text=text, image=image, universe=universe, context=context)
+    return MessageIn(
+        client_id=client_id, text=text, image=image, universe=universe, context=context
+    )
 
 
 def parse_page(data) -> PageIn:
@@ -112,7 +116,9 @@ def _verify_image(raw: bytes, media_type: str) -> None:
             actual = image.format
             image.verify()
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-        raise UnsupportedImage("The image could not be read: send a valid PNG, JPEG or WebP.") from None
+        raise UnsupportedImage(
+            "The image could not be read: send a valid PNG, JPEG or WebP."
+        ) from None
     if actual != PIL_FORMATS[media_type]:
         raise UnsupportedImage(f"The data is a {actual} image, not {media_type}.")
 
