@@ -16,3 +16,6 @@ CHAT_PROVIDERS = {**CHAT_PROVIDERS, "scripted": "tests.scripted_provider.Scripte
 CHAT_PROVIDER = _provider
 if CHAT_PROVIDER == "scripted":
     CHAT_MODEL = _model or "scripted"
+
+# Every page the browser tests load carries a strict policy (see tests/live_csp.py).
+MIDDLEWARE = ["tests.live_csp.StrictCSPMiddleware", *MIDDLEWARE]  # noqa: F405

@@ -80,8 +80,14 @@ def page(context):
     page.set_default_timeout(15_000)
     page.errors = []
     page.on("pageerror", lambda exc: page.errors.append(str(exc)))
+    page.on("console", lambda msg: _keep_policy_violation(page, msg))
     yield page
-    assert not page.errors, f"JavaScript errors on the page: {page.errors}"
+    assert not page.errors, f"JavaScript errors or CSP violations on the page: {page.errors}"
+
+
+def _keep_policy_violation(page, message) -> None:
+    if "Content Security Policy" in message.text:
+        page.errors.append(message.text)
 
 
 @pytest.hookimpl(wrapper=True)

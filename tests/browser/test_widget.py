@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import re
 import sqlite3
 
@@ -302,13 +303,28 @@ def test_a_failed_reply_offers_retry_which_regenerates_it(page):
 
 
 def test_the_404_page_has_the_widget_and_tells_it_the_page_is_an_error(page):
+    sent = []
+
+    def relay(ws):
+        server = ws.connect_to_server()
+        ws.on_message(lambda message: (sent.append(json.loads(message)), server.send(message)))
+
+    page.route_web_socket(re.compile(r"/ws/chat/$"), relay)
     response = page.goto("/no-such-page/")
 
     assert response.status == 404
-    expect(page.locator("#concierge")).to_have_attribute("data-page-status", "404")
     open_chat(page)
     ask(page, "say: lost?")
     expect(wait_reply(page).locator(".cc-body")).to_have_text("lost?")
+    hello, message = sent[0], sent[1]
+    assert hello["type"] == "hello" and hello["session"] is None
+    assert hello["page"]["title"].startswith("Page not found (404)")
+    assert hello["page"]["url"].endswith("/no-such-page/")
+    assert hello["page"]["status"] == 404
+    assert message["type"] == "message" and message["text"] == "say: lost?"
+    assert re.fullmatch(
+        r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", message["id"]
+    )
 
 
 def test_the_topic_select_appears_only_with_several_universes(page):
@@ -322,3 +338,66 @@ def test_the_topic_select_appears_only_with_several_universes(page):
         expect(select.locator("option")).to_have_count(count + 1)
     else:
         expect(select).to_be_hidden()
+
+
+def test_sources_and_escalation_events_are_drawn_safely(page):
+    """The real server's stream, with a `sources` and an `escalation` event slipped in before
+    `done` (the scripted model cites nothing and never frustrates anyone)."""
+    sources = [
+        {"id": "kb-1", "title": "Opening hours", "url": "/help/#hours"},
+        {"id": "kb-2", "title": "Not a link", "url": "javascript:alert(1)"},
+    ]
+    contact = {
+        "email": "people@example.com",
+        "phone": "+1 555 0100",
+        "url": "/help/#contact",
+        "hours": "Mon-Fri 9-5",
+    }
+
+    def relay(ws):
+        server = ws.connect_to_server()
+
+        def from_server(message):
+            frame = json.loads(message)
+            if frame["type"] == "done":
+                ws.send(
+                    json.dumps({"type": "sources", "message": frame["message"], "items": sources})
+                )
+                ws.send(
+                    json.dumps(
+                        {"type": "escalation", "message": "A person can help.", "contact": contact}
+                    )
+                )
+            ws.send(message)
+
+        server.on_message(from_server)
+
+    page.route_web_socket(re.compile(r"/ws/chat/$"), relay)
+    page.goto("/")
+    open_chat(page)
+    ask(page, "say: see the sources")
+    reply = wait_reply(page)
+
+    links = reply.locator(".cc-sources a")
+    expect(links).to_have_count(1)
+    expect(links).to_have_text("Opening hours")
+    assert links.get_attribute("href").endswith("/help/#hours")
+    expect(reply.locator(".cc-sources")).to_contain_text("Not a link")
+    box = page.locator(".cc-escalation")
+    expect(box).to_contain_text("A person can help.")
+    expect(box.locator("a[href='mailto:people@example.com']")).to_have_count(1)
+    expect(box.locator("a[href='tel:+15550100']")).to_have_text("+1 555 0100")
+    expect(box).to_contain_text("Hours: Mon-Fri 9-5")
+
+
+def test_pages_are_served_with_a_strict_content_security_policy(page):
+    response = page.goto("/about/")
+
+    policy = response.headers["content-security-policy"]
+    assert "script-src 'self'" in policy and "style-src 'self'" in policy
+    open_chat(page)
+    ask(page, "say: **strict** but _fine_")
+    reply = wait_reply(page)
+    expect(reply.locator("strong")).to_have_text("strict")
+    expect(reply.locator("em")).to_have_text("fine")
+    # The `page` fixture fails the test on any policy violation reported by the browser.

@@ -114,7 +114,7 @@ def test_the_force_sse_flag_skips_the_websocket(page):
 def strict_server(tmp_path_factory, browser):
     """A server allowing one message a minute and one a day, to see the refusals."""
     server = start_server(
-        tmp_path_factory.mktemp("strict"), CHAT_RATE_LIMIT="1/minute", CHAT_DAILY_MESSAGES="1"
+        tmp_path_factory.mktemp("strict"), CHAT_RATE_LIMIT="1/minute", CHAT_QUOTA_ANON_MESSAGES="1"
     )
     yield server
     server.stop()
