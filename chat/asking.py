@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from chat import replies, selectors, services, streams
+from chat import limits, quotas, replies, selectors, services, streams
+from chat.exceptions import ChatError, NotFound, QuotaExceeded, RateLimited
 from chat.identity import Owner
 from chat.models import ChatMessage, ChatSession
+from chat.providers.base import estimate_tokens
 from chat.redis_pool import redis_available, redis_configured
 from chat.universes import universe_get
 from chat.validation import MessageIn, image_file
@@ -47,15 +49,28 @@ class Asked:
 
 
 async def ask(
-    *, session: ChatSession, owner: Owner, incoming: MessageIn, page: dict, tz: str | None
+    *,
+    session: ChatSession,
+    owner: Owner,
+    incoming: MessageIn,
+    page: dict,
+    tz: str | None,
+    ip: str | None,
 ) -> Asked:
-    """Store the question and start (or find) its reply. Raise ChatError to refuse it."""
-    universe_get(incoming.universe)  # an unknown universe is refused before anything is stored
+    """Store the question and start (or find) its reply. Raise ChatError to refuse it.
+
+    A client id seen before is answered from what was stored, without counting against any
+    limit. Otherwise the checks run in order (universe, rate limit, daily quota) and a refusal
+    stores nothing.
+    """
     try:
-        exchange = await database_sync_to_async(_begin)(session, incoming)
-    except Exception as exc:
-        if hasattr(exc, "reply_to"):
-            exc.reply_to = incoming.client_id
+        exchange = await database_sync_to_async(_previous)(session, incoming.client_id)
+        if exchange is None:
+            universe_get(incoming.universe)
+            await _check_limits(owner=owner, ip=ip, tz=tz, text=incoming.text)
+            exchange = await database_sync_to_async(_begin)(session, incoming)
+    except ChatError as exc:
+        exc.reply_to = incoming.client_id
         raise
     ack = {"type": "ack", "id": incoming.client_id, "message": str(exchange.question.id)}
     if not exchange.created:
@@ -71,9 +86,48 @@ async def ask(
             universe=incoming.universe,
             context=incoming.context,
             tz=tz,
+            has_image=incoming.image is not None,
         )
     )
     return Asked(ack, stream.subscribe())
+
+
+async def _check_limits(*, owner: Owner, ip: str | None, tz: str | None, text: str) -> None:
+    decision = await limits.rate_limit_hit(keys=limits.rate_limit_keys(owner=owner, ip=ip))
+    if not decision.allowed:
+        wait = max(1, round(decision.retry_after))
+        raise RateLimited(
+            f"You are sending messages too fast. Try again in {wait} s.",
+            retry_after=decision.retry_after,
+        )
+    quota = await quotas.quota_check(
+        owner=owner, tz=tz, estimated_input_tokens=estimate_tokens(text)
+    )
+    if not quota.allowed:
+        hours = quota.retry_after / 3600
+        raise QuotaExceeded(
+            f"You have used today's {QUOTA_WORDS.get(quota.reason, 'quota')}. It resets at "
+            f"midnight, in {hours:.1f} h."
+            + ("" if owner.is_authenticated else " Log in for a larger daily allowance."),
+            retry_after=quota.retry_after,
+        )
+
+
+QUOTA_WORDS = {
+    "messages": "messages",
+    "input_tokens": "reading allowance",
+    "output_tokens": "answer allowance",
+}
+
+
+def _previous(session: ChatSession, client_id: str) -> services.Exchange | None:
+    question = selectors.message_by_client_id(session=session, client_id=client_id)
+    if question is None:
+        return None
+    reply = selectors.message_reply(user_message=question)
+    if reply is None:
+        raise NotFound("That message was already answered and its reply deleted.")
+    return services.Exchange(question, reply, created=False)
 
 
 async def regenerate(*, session: ChatSession, owner: Owner, page: dict, tz: str | None):
@@ -87,6 +141,7 @@ async def regenerate(*, session: ChatSession, owner: Owner, page: dict, tz: str 
             owner=owner,
             page=page,
             tz=tz,
+            regenerate=True,
         )
     )
     return stream.subscribe()

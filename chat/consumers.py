@@ -19,10 +19,10 @@ from django.conf import settings
 
 from chat import asking, selectors, services, streams
 from chat.exceptions import ChatError, InvalidInput, NotFound, TooLarge
-from chat.identity import VISITOR_SESSION_KEY, Owner
+from chat.identity import VISITOR_SESSION_KEY, Owner, client_ip
 from chat.models import ChatMessage, ChatSession
+from chat.quotas import usage_snapshot
 from chat.universes import universe_list
-from chat.usage import usage_for
 from chat.validation import parse_message, parse_page
 
 log = structlog.get_logger(__name__)
@@ -35,6 +35,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.page: dict = {}
         self.tz: str | None = None
         self.follower: asyncio.Task | None = None
+        self.client_ip: str | None = client_ip(self.scope)
         await self.accept()
 
     async def disconnect(self, code: int) -> None:
@@ -81,7 +82,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 "session": str(self.session.id),
                 "history": history,
                 "universes": [u.as_dict() for u in universe_list()],
-                "usage": await usage_for(owner=self.owner, tz=self.tz),
+                "usage": await usage_snapshot(owner=self.owner, tz=self.tz),
             }
         )
         await self._resume(frame.get("resume"), history)
@@ -89,7 +90,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def on_message(self, frame: dict) -> None:
         incoming = parse_message(frame)
         asked = await asking.ask(
-            session=self.session, owner=self.owner, incoming=incoming, page=self.page, tz=self.tz
+            session=self.session,
+            owner=self.owner,
+            incoming=incoming,
+            page=self.page,
+            tz=self.tz,
+            ip=self.client_ip,
         )
         await self.send_json(asked.ack)
         self._follow(asked.events)

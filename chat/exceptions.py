@@ -51,6 +51,18 @@ class Busy(ChatError):
     code = "busy"
 
 
+class RateLimited(ChatError):
+    """Too many messages in the sliding window; `retry_after` says when one more fits."""
+
+    code = "rate_limited"
+
+
+class QuotaExceeded(ChatError):
+    """Today's message or token quota is used up; `retry_after` runs to the local midnight."""
+
+    code = "quota_exceeded"
+
+
 class InvalidTransition(ChatError):
     """A message was asked to change status in a way its lifecycle does not allow."""
 

@@ -13,7 +13,9 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 
+from chat.breaker import breakers_snapshot
 from chat.providers import get_provider
+from chat.redis_pool import redis_status
 
 log = structlog.get_logger(__name__)
 
@@ -89,11 +91,14 @@ async def health_report() -> dict:
         _channel_layer_ok(),
         provider_status(),
     )
-    ok = database and cache_ok and layer_ok
+    # Only a lost database stops chat; the rest degrades it (see chat/redis_pool.py).
+    healthy = cache_ok and layer_ok and provider["reachable"]
     return {
-        "status": ("ok" if provider["reachable"] else "degraded") if ok else "error",
+        "status": ("ok" if healthy else "degraded") if database else "error",
         "database": "ok" if database else "error",
         "cache": "ok" if cache_ok else "error",
         "channel_layer": "ok" if layer_ok else "error",
         "provider": provider,
+        "breakers": breakers_snapshot(),
+        "redis": redis_status(),
     }

@@ -43,3 +43,12 @@ def owner_from_request(request) -> Owner:
     user = getattr(request, "user", None)
     user_id = user.pk if user is not None and user.is_authenticated else None
     return Owner(user_id=user_id, visitor_key=key)
+
+
+def client_ip(scope) -> str | None:
+    """The client's address from an ASGI scope (the proxy's, unless the server resolved it).
+
+    Behind a proxy, run daphne with --proxy-headers so that the scope carries the real one.
+    """
+    client = scope.get("client") if scope else None
+    return client[0] if client else None

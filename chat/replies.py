@@ -20,13 +20,15 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from chat import retrieval, services, streams
+from chat.breaker import breaker_for, counts_as_failure
 from chat.exceptions import InvalidTransition
 from chat.identity import Owner
 from chat.models import ChatMessage, ChatSession
 from chat.prompts import PromptBuilder, PromptInput
 from chat.providers import GenerationOptions, ImageInput, Provider, ProviderError, get_provider
+from chat.quotas import quota_charge, usage_snapshot
+from chat.response_cache import CachedReply, cache_get, cache_key, cache_put
 from chat.universes import universe_get
-from chat.usage import usage_for
 
 log = structlog.get_logger(__name__)
 
@@ -52,6 +54,8 @@ class ReplyRequest:
     universe: str = ""
     context: dict = field(default_factory=dict)
     tz: str | None = None
+    has_image: bool = False
+    regenerate: bool = False  # the visitor asked for a new answer: never replay a cached one
 
 
 @dataclass
@@ -70,6 +74,8 @@ class Outcome:
     error: str = ""
     sources: list[dict] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
+    cached: bool = False
+    cache_key: str = ""  # set when this reply may be cached (a first turn, nothing private)
 
     @property
     def text(self) -> str:
@@ -111,7 +117,13 @@ async def _run(request: ReplyRequest, stream: streams.ReplyStream) -> None:
     outcome = Outcome()
     structlog.contextvars.bind_contextvars(session_id=request.session_id, reply=request.reply_id)
     try:
-        prompt, images, outcome.sources = await sync_to_async(_prepare)(request)
+        prompt, first_turn, outcome.sources = await sync_to_async(_prepare)(request)
+        if first_turn and not request.context and not request.has_image:
+            outcome.cache_key = await sync_to_async(_cache_key_for)(request, prompt)
+            hit = None if request.regenerate else await cache_get(outcome.cache_key)
+            if hit is not None:
+                _replay_cached(hit, stream, outcome, started)
+                return
         await _generate_until_stopped(request, stream, outcome, prompt, started)
     except Exception:  # noqa: BLE001 - a bug must still end the reply, stored and announced
         log.exception("reply_crashed")
@@ -139,19 +151,33 @@ async def _generate_until_stopped(request, stream, outcome, prompt, started) -> 
 
 
 async def _generate(stream, outcome: Outcome, prompt: list, started: float) -> None:
-    """Stream from the configured provider; before its first token, fall back to offline."""
+    """Stream from the configured provider; before its first token, fall back to offline.
+
+    The provider's circuit breaker counts its failures; while it is open the provider is not
+    called at all and the offline answer is given at once.
+    """
     name = settings.CHAT_PROVIDER
-    try:
-        await _stream_from(name, settings.CHAT_MODEL, stream, outcome, prompt, started)
-        return
-    except ProviderError as exc:
-        log.warning("provider_failed", provider=name, kind=exc.kind.value, partial=exc.partial)
-        if exc.partial or name == FALLBACK_PROVIDER:
-            outcome.status = ChatMessage.Status.INTERRUPTED if exc.partial else "failed"
-            outcome.error_code = "provider_unavailable"
-            outcome.error = _error_message(exc)
+    breaker = breaker_for(name)
+    if name != FALLBACK_PROVIDER and not breaker.allow():
+        outcome.metadata["fallback_from"] = {"provider": name, "error": "circuit_open"}
+    else:
+        try:
+            await _stream_from(name, settings.CHAT_MODEL, stream, outcome, prompt, started)
+            breaker.record_success()
             return
-        outcome.metadata["fallback_from"] = {"provider": name, "error": exc.kind.value}
+        except ProviderError as exc:
+            log.warning("provider_failed", provider=name, kind=exc.kind.value, partial=exc.partial)
+            if counts_as_failure(exc):
+                breaker.record_failure()
+            if exc.partial or name == FALLBACK_PROVIDER:
+                outcome.status = ChatMessage.Status.INTERRUPTED if exc.partial else "failed"
+                outcome.error_code = "provider_unavailable"
+                outcome.error = _error_message(exc)
+                return
+            outcome.metadata["fallback_from"] = {"provider": name, "error": exc.kind.value}
+        except asyncio.CancelledError:
+            breaker.record_success()  # stopped by the visitor: the provider was answering
+            raise
     try:
         await _stream_from(FALLBACK_PROVIDER, "knowledge-base", stream, outcome, prompt, started)
     except ProviderError as exc:
@@ -185,7 +211,33 @@ def _error_message(exc: ProviderError) -> str:
     return "The assistant is unavailable right now. Please try again in a moment."
 
 
-def _prepare(request: ReplyRequest) -> tuple[list, tuple[ImageInput, ...], list[dict]]:
+def _cache_key_for(request: ReplyRequest, prompt: list) -> str:
+    return cache_key(
+        text=prompt[-1].content,
+        universe=request.universe,
+        kb_version=retrieval.knowledge_version(),
+        model=f"{settings.CHAT_PROVIDER}:{settings.CHAT_MODEL}",
+        options=settings.CHAT_GENERATION,
+    )
+
+
+def _replay_cached(hit: CachedReply, stream, outcome: Outcome, started: float) -> None:
+    """Answer from the response cache: streamed at once, marked cached, no provider call."""
+    outcome.cached = True
+    outcome.provider, outcome.model = hit.provider, hit.model
+    outcome.sources = hit.sources
+    outcome.ttft_ms = streams.monotonic_ms(started)
+    for piece in _pieces(hit.text):
+        seq = len(outcome.parts)
+        outcome.parts.append(piece)
+        stream.publish({"type": "token", "message": stream.message_id, "seq": seq, "text": piece})
+
+
+def _pieces(text: str, size: int = 24) -> list[str]:
+    return [text[i : i + size] for i in range(0, len(text), size)]
+
+
+def _prepare(request: ReplyRequest) -> tuple[list, bool, list[dict]]:
     """Read what the prompt needs (one trip to the database) and build it."""
     question = ChatMessage.objects.get(id=request.question_id)
     session = ChatSession.objects.get(id=request.session_id)
@@ -211,7 +263,8 @@ def _prepare(request: ReplyRequest) -> tuple[list, tuple[ImageInput, ...], list[
         context=request.context,
         passages=passages,
     )
-    return PromptBuilder().build(data), images, [p.as_source() for p in passages]
+    prompt = PromptBuilder().build(data)
+    return prompt, not history, [p.as_source() for p in passages]
 
 
 def _images_of(question: ChatMessage) -> tuple[ImageInput, ...]:
@@ -227,13 +280,11 @@ def _images_of(question: ChatMessage) -> tuple[ImageInput, ...]:
 
 
 def _describe(owner: Owner) -> str:
+    # No name or account details: nothing personal enters the prompt, so first-turn answers
+    # can be shared through the response cache.
     if owner.user_id is None:
         return "an anonymous visitor (not logged in)"
-    from django.contrib.auth import get_user_model
-
-    user = get_user_model().objects.filter(pk=owner.user_id).first()
-    name = (user.get_full_name() or user.get_username()) if user else "a user"
-    return f"{name}, a logged-in user"
+    return "a logged-in customer"
 
 
 async def _finish(request, stream: streams.ReplyStream, outcome: Outcome, started: float) -> None:
@@ -244,6 +295,7 @@ async def _finish(request, stream: streams.ReplyStream, outcome: Outcome, starte
         outcome.error = "The model returned an empty answer. Please try again."
     if outcome.usage_estimated:
         outcome.metadata["usage_estimated"] = True
+    await _charge(request, outcome)
     try:
         await sync_to_async(services.message_finish)(
             message_id=request.reply_id,
@@ -259,6 +311,7 @@ async def _finish(request, stream: streams.ReplyStream, outcome: Outcome, starte
             provider=outcome.provider,
             model=outcome.model,
             metadata=outcome.metadata,
+            cached=outcome.cached,
         )
     except (InvalidTransition, ChatMessage.DoesNotExist):
         log.warning("reply_finish_skipped", reason="message deleted or already finished")
@@ -276,7 +329,13 @@ async def _finish(request, stream: streams.ReplyStream, outcome: Outcome, starte
         ttft_ms=outcome.ttft_ms,
         total_ms=total_ms,
         fallback=bool(outcome.metadata.get("fallback_from")),
+        cached=outcome.cached,
     )
+    if _cacheable(outcome):
+        await cache_put(
+            outcome.cache_key,
+            CachedReply(outcome.text, outcome.sources, outcome.model, outcome.provider),
+        )
     if outcome.error_code:
         stream.publish(
             {
@@ -288,9 +347,33 @@ async def _finish(request, stream: streams.ReplyStream, outcome: Outcome, starte
         )
     if outcome.sources:
         stream.publish({"type": "sources", "message": request.reply_id, "items": outcome.sources})
-    stream.publish({"type": "usage", **await usage_for(owner=request.owner, tz=request.tz)})
-    stream.publish(done_event(request.reply_id, outcome, total_ms))
+    stream.publish({"type": "usage", **await usage_snapshot(owner=request.owner, tz=request.tz)})
+    stream.publish(done_event(request.reply_id, outcome, total_ms, cached=outcome.cached))
     await stream.close()
+
+
+def _cacheable(outcome: Outcome) -> bool:
+    return bool(
+        outcome.cache_key
+        and not outcome.cached
+        and outcome.status == ChatMessage.Status.COMPLETE
+        and not outcome.error_code
+        and not outcome.metadata.get("fallback_from")
+    )
+
+
+async def _charge(request: ReplyRequest, outcome: Outcome) -> None:
+    """Charge the reply to today's quota: one message, and the tokens the provider reported
+    (a cached answer costs no tokens)."""
+    tokens_in, tokens_out = (
+        (0, 0) if outcome.cached else (outcome.input_tokens, outcome.output_tokens)
+    )
+    try:
+        await quota_charge(
+            owner=request.owner, tz=request.tz, input_tokens=tokens_in, output_tokens=tokens_out
+        )
+    except Exception:  # noqa: BLE001 - a failed charge must not lose the reply
+        log.exception("quota_charge_failed")
 
 
 def done_event(message_id: str, outcome: Outcome, total_ms: int, *, cached: bool = False) -> dict:

@@ -2,7 +2,9 @@
 
 `settings.CHAT_RETRIEVER` is the dotted path of a function
 `retrieve(query: str, *, category: str | None = None, limit: int = 3) -> list[Passage]`
-(the knowledge app provides one). Unset, chat runs ungrounded.
+(the knowledge app provides one). Unset, chat runs ungrounded. `settings.CHAT_KNOWLEDGE_VERSION`
+names `kb_version() -> str`, a stamp that changes whenever the knowledge does (the response cache
+keys on it).
 """
 
 from __future__ import annotations
@@ -44,3 +46,9 @@ def retrieve(query: str, *, category: str | None = None, limit: int = 3) -> list
     if retriever is None or not query.strip():
         return []
     return retriever(query, category=category, limit=limit)
+
+
+def knowledge_version() -> str:
+    """A stamp of the knowledge base's state; "" without a knowledge app."""
+    version = _retriever(getattr(settings, "CHAT_KNOWLEDGE_VERSION", ""))
+    return version() if version is not None else ""

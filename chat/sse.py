@@ -21,9 +21,9 @@ from django.views.decorators.http import require_POST
 from chat import asking
 from chat.exceptions import ChatError
 from chat.http import chat_error_response, json_body
-from chat.identity import owner_from_request
+from chat.identity import client_ip, owner_from_request
+from chat.quotas import usage_snapshot
 from chat.universes import universe_list
-from chat.usage import usage_for
 from chat.validation import parse_message, parse_page
 
 HEARTBEAT_SECONDS = 15.0
@@ -40,7 +40,14 @@ async def stream(request):
         tz = body.get("timezone") if isinstance(body.get("timezone"), str) else None
         session = await database_sync_to_async(asking.session_for)(owner, body.get("session"))
         history = await database_sync_to_async(asking.history_of)(session)
-        asked = await asking.ask(session=session, owner=owner, incoming=incoming, page=page, tz=tz)
+        asked = await asking.ask(
+            session=session,
+            owner=owner,
+            incoming=incoming,
+            page=page,
+            tz=tz,
+            ip=client_ip(request.scope) if hasattr(request, "scope") else None,
+        )
     except ChatError as exc:
         return chat_error_response(exc)
     await sync_to_async(request.session.save)()  # a script's first call: keep its visitor key
@@ -49,7 +56,7 @@ async def stream(request):
         "session": str(session.id),
         "history": history,
         "universes": [u.as_dict() for u in universe_list()],
-        "usage": await usage_for(owner=owner, tz=tz),
+        "usage": await usage_snapshot(owner=owner, tz=tz),
     }
     response = StreamingHttpResponse(
         _event_stream([ready, asked.ack], asked.events), content_type="text/event-stream"

@@ -19,8 +19,8 @@ from chat.health import health_report
 from chat.http import chat_error_response, error_response, json_body
 from chat.identity import owner_from_request
 from chat.providers import ProviderError, get_provider
+from chat.quotas import usage_snapshot
 from chat.universes import universe_get, universe_list
-from chat.usage import usage_for
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_PAGE = 100
@@ -141,7 +141,7 @@ async def usage(request):
     from asgiref.sync import sync_to_async
 
     owner = await sync_to_async(owner_from_request)(request)
-    return JsonResponse(await usage_for(owner=owner, tz=request.GET.get("tz")))
+    return JsonResponse(await usage_snapshot(owner=owner, tz=request.GET.get("tz")))
 
 
 @require_GET

@@ -13,6 +13,31 @@ from tests.services import free_port
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(autouse=True)
+def fresh_chat_state(settings):
+    """Start every test with empty limiter windows, closed breakers and an empty answer cache."""
+    from django.core.cache import cache
+
+    from chat.breaker import breakers_reset
+    from chat.limits import local_limits_clear
+    from chat.redis_pool import redis_reset
+
+    local_limits_clear()
+    breakers_reset()
+    redis_reset()
+    cache.clear()
+    if settings.REDIS_URL:
+        import redis
+
+        client = redis.Redis.from_url(settings.REDIS_URL)
+        for pattern in ("concierge:rl:*", "concierge:rc:*", "concierge:reply:*"):
+            keys = list(client.scan_iter(pattern, count=500))
+            if keys:
+                client.delete(*keys)
+        client.close()
+    yield
+
+
 @pytest.fixture
 def alice(django_user_model):
     return django_user_model.objects.create_user("alice", "alice@example.com", "alice-password")

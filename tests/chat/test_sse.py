@@ -34,7 +34,8 @@ def question(text="Hello?", client_id=None) -> dict:
     return {"id": client_id or str(uuid.uuid4()), "text": text}
 
 
-async def test_it_streams_the_websocket_events_in_the_same_order(connect, fake_provider):
+async def test_it_streams_the_websocket_events_in_the_same_order(connect, fake_provider, settings):
+    settings.CHAT_CACHE_TTL = 0  # both must be generated, not one replayed from the cache
     fake_provider.enqueue(["Same", " events", ("usage", 5, 2)])
     fake_provider.enqueue(["Same", " events", ("usage", 5, 2)])
     ws = await connect()
