@@ -800,6 +800,7 @@
   // --- Start: reconnect returning visitors at once, others on first open ------------------------
   setConn("connecting");
   window.Concierge = Object.freeze({ markdown, safeUrl, open: () => openWin(true), close: closeWin });
-  if (store.get("open") === "1") openWin(false);
+  // Reopen on the next page, except on phones where the open window would cover it.
+  if (store.get("open") === "1" && matchMedia("(min-width: 480px)").matches) openWin(false);
   else if (session) start();
 })();
