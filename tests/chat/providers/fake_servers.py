@@ -56,6 +56,7 @@ class FakeVendorServer:
     def __init__(self, *, models: list[str] | None = None) -> None:
         self.models = models or []
         self.requests: list[Recorded] = []
+        self.sent: list[tuple[float, str]] = []  # (time.monotonic(), frame) as each frame left
         self._replies: list[Reply] = []
         self._lock = threading.Lock()
         self.stopping = threading.Event()
@@ -79,6 +80,10 @@ class FakeVendorServer:
             if self._replies:
                 return self._replies.pop(0)
         return Reply(status=500, body={"error": {"message": "the test queued no reply"}})
+
+    def sent_at(self, text: str) -> float:
+        """When the first frame containing `text` was sent (same clock as time.monotonic())."""
+        return next(when for when, frame in self.sent if text in frame)
 
     @property
     def posts(self) -> list[Recorded]:
@@ -194,6 +199,7 @@ def _handler_for(server: FakeVendorServer) -> type[BaseHTTPRequestHandler]:
                 data = frame.encode()
                 self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
                 self.wfile.flush()
+                server.sent.append((time.monotonic(), frame))
             if reply.drop:
                 self.close_connection = True
                 return
