@@ -446,18 +446,22 @@
     universeEl.hidden = false;
   }
   function showHistory(list) {
+    // Questions typed before the connection was ready are not in the history yet: keep them.
+    const waiting = [...pending].filter((id) => users.has(id)).map((id) => [id, users.get(id)]);
     logEl.replaceChildren();
     replies.clear();
     users.clear();
     cur = null;
     typingEl = null;
-    if (!list.length) greet();
+    if (!list.length && !waiting.length) greet();
     for (const m of list) {
       if (m.role === "user") { addUser(null, m.text, m.image_url, m.id); lastQuestion = m.text; continue; }
       const streaming = m.status === "streaming";
       const r = addReply(m.id, streaming ? "" : m.text, m.status, m.sources);
       if (streaming) { cur = r; setBusy(true); }
     }
+    for (const [id, node] of waiting) { users.set(id, node); place(node); }
+    if (waiting.length) typing(true);
   }
   function showError(text, action, waitSeconds) {
     errText.textContent = text;

@@ -3,6 +3,7 @@ at all, and refusals (rate limit, daily allowance)."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -144,3 +145,26 @@ def test_a_rate_limited_message_shows_the_servers_message_and_when_to_retry(brow
         expect(page.locator(".cc-send")).to_be_visible()
     finally:
         context.close()
+
+
+def test_a_question_asked_before_the_connection_is_ready_is_kept_and_answered(page):
+    held, routes, hold = [], [], [True]
+
+    def hold_until_released(ws):
+        server = ws.connect_to_server()
+        routes.append(ws)
+        server.on_message(lambda message: held.append(message) if hold[0] else ws.send(message))
+
+    page.route_web_socket(WS_ROUTE, hold_until_released)
+    page.goto("/")
+    page.click(".cc-bubble")
+    ask(page, "say: early bird")
+    expect(page.locator(".cc-user")).to_have_text("say: early bird")
+    page.wait_for_timeout(500)
+
+    assert [json.loads(m)["type"] for m in held] == ["ready"]  # the server's answer to hello
+    hold[0] = False
+    routes[0].send(held[0])
+
+    expect(wait_reply(page).locator(".cc-body")).to_have_text("early bird")
+    assert conversation(page) == [("user", "say: early bird"), ("assistant", "early bird")]
