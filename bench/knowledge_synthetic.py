@@ -23,7 +23,7 @@ def pad_knowledge_base(total: int, *, seed: int = 7) -> int:
     from knowledge import embeddings
     from knowledge.models import KnowledgeBaseEntry
 
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - synthetic data, not security
     noise = np.random.default_rng(seed)
     real = list(
         KnowledgeBaseEntry.objects.filter(is_active=True).values_list(

@@ -17,7 +17,10 @@ class KnowledgeBaseEntryAdmin(admin.ModelAdmin):
         (None, {"fields": ("title", "category", "body", "preview")}),
         ("Where it belongs", {"fields": ("keywords", "url", "service", "is_active")}),
         ("Origin", {"fields": ("source", "external_id", "attribution")}),
-        ("Search", {"classes": ("collapse",), "fields": ("search_data", "created_at", "updated_at")}),
+        (
+            "Search",
+            {"classes": ("collapse",), "fields": ("search_data", "created_at", "updated_at")},
+        ),
     )
     actions = ("activate", "deactivate")
 
@@ -39,18 +42,30 @@ class KnowledgeBaseEntryAdmin(admin.ModelAdmin):
 
     @admin.action(description="Activate selected entries")
     def activate(self, request, queryset):
-        count = services.entries_set_active(ids=list(queryset.values_list("pk", flat=True)), active=True)
+        count = services.entries_set_active(
+            ids=list(queryset.values_list("pk", flat=True)), active=True
+        )
         self.message_user(request, f"{count} entries activated.", messages.SUCCESS)
 
     @admin.action(description="Deactivate selected entries")
     def deactivate(self, request, queryset):
-        count = services.entries_set_active(ids=list(queryset.values_list("pk", flat=True)), active=False)
+        count = services.entries_set_active(
+            ids=list(queryset.values_list("pk", flat=True)), active=False
+        )
         self.message_user(request, f"{count} entries deactivated.", messages.SUCCESS)
 
 
 @admin.register(Service)
 class ServiceAdmin(admin.ModelAdmin):
-    list_display = ("name", "price", "currency", "duration", "availability", "is_active", "position")
+    list_display = (
+        "name",
+        "price",
+        "currency",
+        "duration",
+        "availability",
+        "is_active",
+        "position",
+    )
     list_filter = ("is_active", "currency")
     list_editable = ("position",)
     search_fields = ("name", "slug", "description")

@@ -1,7 +1,7 @@
 """Dense embeddings with all-MiniLM-L6-v2, loaded offline, once per process, on first use.
 
 An entry's vector is `0.3 * e(title) + 0.7 * e(title + keywords + body)`: the title alone is the
-question a visitor paraphrases, the full text carries the answer's words (see bench/README.md for
+question a visitor paraphrases, the full text carries the answer's words (see bench/knowledge.md for
 the measurements behind the mix). Vectors are stored as float32 bytes with the recipe's name, so
 a change of model or recipe re-embeds what is stale.
 

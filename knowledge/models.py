@@ -52,7 +52,7 @@ class Service(models.Model):
 
 
 class NavigationHelp(models.Model):
-    """What a visitor can do on the pages whose path matches `url_pattern` (a glob: `/telemetry/*`)."""
+    """What a visitor can do on pages whose path matches `url_pattern` (a glob: `/telemetry/*`)."""
 
     url_pattern = models.CharField(max_length=300, unique=True)
     title = models.CharField(max_length=200)

@@ -75,12 +75,19 @@ def _update_search_vectors(ids: Iterable[int]) -> None:
 
 def entry_save(*, entry: KnowledgeBaseEntry) -> KnowledgeBaseEntry:
     """Save an entry (new or edited) with fresh search data."""
-    _embed([entry])
-    with transaction.atomic():
-        entry.save()
-        _update_search_vectors([entry.pk])
+    entries_save(entries=[entry])
     log.info("knowledge_entry_saved", entry_id=entry.pk, source=entry.source)
     return entry
+
+
+def entries_save(*, entries: Sequence[KnowledgeBaseEntry]) -> list[KnowledgeBaseEntry]:
+    """Save several entries with fresh search data, embedding them in batches."""
+    _embed(entries)
+    with transaction.atomic():
+        for entry in entries:
+            entry.save()
+        _update_search_vectors(e.pk for e in entries)
+    return list(entries)
 
 
 def entries_set_active(*, ids: Sequence[int], active: bool) -> int:
@@ -250,8 +257,15 @@ def services_upsert(
         values = {
             name: getattr(record, name)
             for name in (
-                "name", "description", "price", "currency", "duration",
-                "availability", "url", "is_active", "position",
+                "name",
+                "description",
+                "price",
+                "currency",
+                "duration",
+                "availability",
+                "url",
+                "is_active",
+                "position",
             )
         }
         _upsert(Service, {"slug": record.slug}, values, result)
@@ -266,8 +280,11 @@ def navigation_upsert(
 ) -> ImportResult:
     result = ImportResult()
     for record in records:
-        values = {"title": record.title, "description": record.description,
-                  "is_active": record.is_active}
+        values = {
+            "title": record.title,
+            "description": record.description,
+            "is_active": record.is_active,
+        }
         _upsert(NavigationHelp, {"url_pattern": record.url_pattern}, values, result)
     if prune:
         keep = [r.url_pattern for r in records]

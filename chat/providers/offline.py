@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import structlog
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 
 from chat import retrieval
 from chat.providers.base import (
@@ -100,7 +100,7 @@ class OfflineProvider(Provider):
 async def _passages(question: str) -> list[retrieval.Passage]:
     """The best passages, or [] when the knowledge base itself fails (never raise here)."""
     try:
-        return await sync_to_async(retrieval.retrieve)(question, limit=1 + RELATED_LIMIT)
+        return await database_sync_to_async(retrieval.retrieve)(question, limit=1 + RELATED_LIMIT)
     except Exception:  # noqa: BLE001 - the provider of last resort must still answer
         log.exception("offline_retrieval_failed")
         return []

@@ -45,8 +45,11 @@ def test_lexical_search_runs_in_the_database(help_center):
 
 def test_full_text_search_honours_the_category_filter(help_center):
     ranked = postgres.ranked_ids("delete account password tyres", category="telemetry")
-    categories = set(KnowledgeBaseEntry.objects.filter(pk__in=[pk for pk, _ in ranked])
-                     .values_list("category", flat=True))
+    categories = set(
+        KnowledgeBaseEntry.objects.filter(pk__in=[pk for pk, _ in ranked]).values_list(
+            "category", flat=True
+        )
+    )
     assert categories == {"telemetry"}
 
 

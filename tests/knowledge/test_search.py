@@ -30,7 +30,9 @@ def test_it_ranks_by_meaning_when_no_word_matches(help_center):
 
 
 def test_the_lexical_term_breaks_a_tie_between_near_identical_entries(db):
-    make_entry("export", "How do I export my data?", "Choose Export, then the file type: spreadsheet.")
+    make_entry(
+        "export", "How do I export my data?", "Choose Export, then the file type: spreadsheet."
+    )
     make_entry("export", "How can I export my data?", "Choose Export, then the file type: XLSB.")
     hits = entry_search("export my data as XLSB", limit=2)
     assert titles(hits)[0] == "How can I export my data?"

@@ -16,9 +16,15 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("paths", nargs="+", type=Path)
-        parser.add_argument("--source", default="", help="Name of the entry set (default: the file or folder name).")
+        parser.add_argument(
+            "--source", default="", help="Name of the entry set (default: the file or folder name)."
+        )
         parser.add_argument("--attribution", default="", help="Credit for entries that carry none.")
-        parser.add_argument("--prune", action="store_true", help="Delete rows of these sets that are no longer in the files.")
+        parser.add_argument(
+            "--prune",
+            action="store_true",
+            help="Delete rows of these sets that are no longer in the files.",
+        )
 
     def handle(self, *args, paths, source, attribution, prune, **options):
         try:

@@ -1,0 +1,79 @@
+"""Reads for the assistant and the pages: version stamp, services, FAQ list, page guide."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+
+from knowledge import selectors, services
+from knowledge.models import KnowledgeBaseEntry, NavigationHelp, Service
+from tests.knowledge.conftest import make_entry
+
+pytestmark = pytest.mark.django_db
+
+
+def test_kb_version_changes_on_every_kind_of_edit(help_center):
+    stamps = [selectors.kb_version()]
+    entry = help_center["Where is my parcel?"]
+    entry.body = "Ask the carrier."
+    services.entry_save(entry=entry)
+    stamps.append(selectors.kb_version())
+    services.entries_set_active(ids=[entry.pk], active=False)
+    stamps.append(selectors.kb_version())
+    KnowledgeBaseEntry.objects.filter(pk=help_center["How do I get a refund?"].pk).delete()
+    stamps.append(selectors.kb_version())
+    Service.objects.create(name="Setup", slug="setup")
+    stamps.append(selectors.kb_version())
+    assert len(set(stamps)) == len(stamps)
+    assert selectors.kb_version() == stamps[-1]
+
+
+def test_service_info_gives_price_duration_and_availability(db):
+    Service.objects.create(
+        name="Guided setup",
+        slug="setup",
+        price=Decimal("490"),
+        currency="EUR",
+        duration=timedelta(minutes=90),
+        availability="Weekdays",
+    )
+    Service.objects.create(name="Custom work", slug="custom", price=None)
+    Service.objects.create(name="Retired", slug="retired", is_active=False)
+    info = selectors.service_info(name_or_slug="guided SETUP")
+    assert info["price"] == "490.00 EUR" and info["duration"] == "1 h 30 min"
+    assert info["availability"] == "Weekdays"
+    assert selectors.service_info(name_or_slug="custom")["price"] == "on request"
+    assert selectors.service_info(name_or_slug="retired") is None
+    assert [s.slug for s in selectors.service_list()] == ["custom", "setup"]
+
+
+def test_faq_list_filters_by_category_and_skips_inactive(help_center):
+    services.entries_set_active(ids=[help_center["How do I get a refund?"].pk], active=False)
+    billing = selectors.faq_list(category="BILLING")
+    assert [e.title for e in billing] == ["Which payment methods do you accept?"]
+    assert "account" in selectors.category_list()
+
+
+def test_navigation_help_picks_the_most_specific_pattern(db):
+    NavigationHelp.objects.create(url_pattern="/", title="Home", description="Start here.")
+    NavigationHelp.objects.create(url_pattern="/telemetry/*", title="Telemetry", description="F1.")
+    NavigationHelp.objects.create(
+        url_pattern="/telemetry/compare/*", title="Compare", description="Two drivers."
+    )
+    assert (
+        selectors.navigation_help_for("https://x.test/telemetry/compare/?a=VER").title == "Compare"
+    )
+    assert selectors.navigation_help_for("/telemetry/laps/").title == "Telemetry"
+    assert selectors.navigation_help_for("/").title == "Home"
+    assert selectors.navigation_help_for("/about/") is None
+
+
+def test_other_answers_are_the_same_question_in_the_same_set(db):
+    first = make_entry("tyres", "Which tyre is fastest?", "Softs.", source="f1", external_id="1")
+    second = make_entry(
+        "tyres", "Which tyre is fastest?", "The soft.", source="f1", external_id="2"
+    )
+    make_entry("tyres", "Which tyre is fastest?", "Other set.", source="other", external_id="1")
+    assert selectors.entry_other_answers(entry=first) == [second]
