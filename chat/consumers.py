@@ -29,6 +29,10 @@ log = structlog.get_logger(__name__)
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
+    # Reply events travel through chat.streams, not the channel layer: no socket needs a
+    # channel of its own (with Redis, that would be a blocking connection per socket).
+    channel_layer_alias = None
+
     async def connect(self) -> None:
         self.owner: Owner = await database_sync_to_async(_owner_from_scope)(self.scope)
         self.session: ChatSession | None = None
@@ -53,6 +57,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await handler(frame)
         except ChatError as exc:
             await self.send_error(exc)
+        except Exception:  # noqa: BLE001 - a bug must not close the socket or show a traceback
+            log.exception("frame_failed")
+            await self.send_error(
+                ChatError("Something went wrong on our side. Please try again in a moment.")
+            )
 
     def _parse(self, text_data, bytes_data) -> dict:
         raw = text_data if text_data is not None else (bytes_data or b"")
