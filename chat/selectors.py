@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
+from django.urls import reverse
 from django.db.models import Count, Q, QuerySet
 
 from chat.exceptions import NotFound
@@ -101,7 +102,7 @@ def message_serialize(message: ChatMessage) -> dict:
         "id": str(message.id),
         "role": message.role,
         "text": message.text,
-        "image_url": message.image.url if message.image else None,
+        "image_url": reverse("chat-message-image", args=[message.id]) if message.image else None,
         "status": message.status,
         "created_at": message.created_at.isoformat().replace("+00:00", "Z"),
         "sources": message.sources,

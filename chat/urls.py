@@ -18,6 +18,11 @@ urlpatterns = [
         name="chat-session-export",
     ),
     path("api/chat/messages/<uuid:message_id>/", views.message_detail, name="chat-message"),
+    path(
+        "api/chat/messages/<uuid:message_id>/image",
+        views.message_image,
+        name="chat-message-image",
+    ),
     path("api/chat/usage/", views.usage, name="chat-usage"),
     path("api/chat/universes/", views.universes, name="chat-universes"),
     path("api/chat/models/", views.models, name="chat-models"),

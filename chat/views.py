@@ -8,13 +8,14 @@ refusals are JSON too, see `csrf_failure`).
 from __future__ import annotations
 
 import functools
+import mimetypes
 
 from django.conf import settings
-from django.http import HttpResponse, JsonResponse
+from django.http import FileResponse, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET, require_http_methods
 
 from chat import selectors, services
-from chat.exceptions import ChatError, InvalidInput
+from chat.exceptions import ChatError, InvalidInput, NotFound
 from chat.health import health_report
 from chat.http import chat_error_response, error_response, json_body
 from chat.identity import owner_from_request
@@ -134,6 +135,23 @@ def message_detail(request, owner, message_id):
         raise InvalidInput("Send `pinned`: true or false.")
     message = services.message_update(message=message, pinned=data["pinned"])
     return JsonResponse(selectors.message_serialize(message))
+
+
+@require_GET
+@api
+def message_image(request, owner, message_id):
+    """A message's image, to its owner only (uploads are private: no public media URL)."""
+    message = selectors.message_get(owner=owner, message_id=message_id)
+    if not message.image:
+        raise NotFound("This message has no image.")
+    response = FileResponse(message.image.open("rb"), content_type=_image_type(message.image.name))
+    response["Cache-Control"] = "private, max-age=3600"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def _image_type(name: str) -> str:
+    return mimetypes.guess_type(name)[0] or "application/octet-stream"
 
 
 @require_GET

@@ -36,6 +36,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "config.middleware.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "chat.middleware.VisitorMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -189,6 +190,16 @@ CONCIERGE_SUPPORT = {
     "url": env.str("SUPPORT_URL", default="/help/"),
     "hours": env.str("SUPPORT_HOURS", default="Mon-Fri 9:00-17:00 UTC"),
 }
+
+# No inline script anywhere; model output can load nothing from elsewhere (see config/middleware.py).
+CONTENT_SECURITY_POLICY = env.str(
+    "DJANGO_CONTENT_SECURITY_POLICY",
+    default=(
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+        "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
+        "form-action 'self'; frame-ancestors 'none'"
+    ),
+)
 
 if not DEBUG:
     SECURE_CONTENT_TYPE_NOSNIFF = True
