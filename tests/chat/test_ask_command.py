@@ -52,6 +52,8 @@ def use_server(server, settings):
     settings.CHAT_GENERATION = {"temperature": 0.1, "top_p": 0.5, "max_tokens": 99}
     return server
 
+pytestmark = pytest.mark.django_db  # the command reads the knowledge base
+
 
 def test_it_streams_the_answer_then_prints_the_stats_line(use_server):
     use_server.enqueue(Reply(frames=openai_stream(TOKENS, usage=(30, 6), pause=0.02)))

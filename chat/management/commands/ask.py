@@ -10,14 +10,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError
 
+from chat import retrieval
+from chat.prompts import PromptBuilder, PromptInput
 from chat.providers import (
     GenerationOptions,
     PromptMessage,
@@ -26,6 +29,7 @@ from chat.providers import (
     Usage,
     get_provider,
 )
+from chat.retrieval import Passage
 
 QUIT_WORDS = ("exit", "quit")
 
@@ -100,16 +104,9 @@ async def stream_answer(
     )
 
 
-def question_messages(question: str) -> list[PromptMessage]:
-    """A short system prompt naming the site, then the question."""
-    system = (
-        f"You are the assistant of {settings.CONCIERGE_SITE_NAME}. "
-        "Answer briefly and accurately; say so when you do not know."
-    )
-    return [
-        PromptMessage(role="system", content=system),
-        PromptMessage(role="user", content=question),
-    ]
+def question_messages(question: str, passages: Sequence[Passage] = ()) -> list[PromptMessage]:
+    """The prompt the site would send: persona, help-center passages, then the question."""
+    return PromptBuilder().build(PromptInput(question=question, passages=list(passages)))
 
 
 def generation_options(config: Mapping[str, Any]) -> GenerationOptions:
@@ -168,22 +165,28 @@ class Command(BaseCommand):
 
     def answer(self, question: str) -> None:
         try:
-            stats = asyncio.run(self._answer(question))
+            passages = retrieval.retrieve(question, limit=settings.CHAT_PASSAGES)
+        except DatabaseError:  # not migrated yet: answer without the help center
+            passages = []
+        try:
+            stats = asyncio.run(self._answer(question_messages(question, passages)))
         except ProviderError as exc:
             if exc.partial:
                 self.stdout.write("")  # end the interrupted answer's line
             what = "The answer was interrupted: " if exc.partial else ""
             raise CommandError(what + " ".join(exc.message.split())) from None
         self.stdout.write("")
+        for passage in passages:
+            self.stdout.write(f"  source: {passage.title} ({passage.url})")
         self.stdout.write(stats.line())
 
-    async def _answer(self, question: str) -> AnswerStats:
+    async def _answer(self, messages: list[PromptMessage]) -> AnswerStats:
         provider = get_provider()
         try:
             return await stream_answer(
                 provider,
                 model=settings.CHAT_MODEL,
-                messages=question_messages(question),
+                messages=messages,
                 options=generation_options(settings.CHAT_GENERATION),
                 write=self._write_token,
             )
