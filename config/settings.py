@@ -242,7 +242,6 @@ CONCIERGE_SCOPE = env.str(
     "CONCIERGE_SCOPE",
     default="questions about this site, its services, its pages and its help center",
 )
-CHAT_CONTEXT_TOKENS = env.int("CHAT_CONTEXT_TOKENS", default=3000)
 CHAT_HISTORY_TOKENS = env.int("CHAT_HISTORY_TOKENS", default=1000)
 CHAT_PASSAGE_TOKENS = env.int("CHAT_PASSAGE_TOKENS", default=1200)
 CHAT_PASSAGES = env.int("CHAT_PASSAGES", default=3)
