@@ -83,7 +83,8 @@ class ChatMessage(models.Model):
     role = models.CharField(max_length=10, choices=Role)
     text = models.TextField(blank=True)
     image = models.ImageField(upload_to="chat/%Y/%m/", null=True, blank=True)
-    client_id = models.CharField(max_length=64, null=True, blank=True)
+    # NULL, not "", for messages without one: the unique constraint must ignore them.
+    client_id = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
     reply_to = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.CASCADE, related_name="replies"
     )

@@ -21,6 +21,7 @@ from django.conf import settings
 
 from chat import retrieval, services, streams
 from chat.breaker import breaker_for, counts_as_failure
+from chat.escalation import escalation_event, escalation_reason
 from chat.exceptions import InvalidTransition
 from chat.identity import Owner
 from chat.models import ChatMessage, ChatSession
@@ -76,6 +77,9 @@ class Outcome:
     metadata: dict[str, Any] = field(default_factory=dict)
     cached: bool = False
     cache_key: str = ""  # set when this reply may be cached (a first turn, nothing private)
+    question: str = ""
+    earlier_questions: list[str] = field(default_factory=list)
+    escalate_once: bool = True  # False when this conversation was already escalated
 
     @property
     def text(self) -> str:
@@ -117,7 +121,7 @@ async def _run(request: ReplyRequest, stream: streams.ReplyStream) -> None:
     outcome = Outcome()
     structlog.contextvars.bind_contextvars(session_id=request.session_id, reply=request.reply_id)
     try:
-        prompt, first_turn, outcome.sources = await sync_to_async(_prepare)(request)
+        prompt, first_turn, outcome.sources = await sync_to_async(_prepare)(request, outcome)
         if first_turn and not request.context and not request.has_image:
             outcome.cache_key = await sync_to_async(_cache_key_for)(request, prompt)
             hit = None if request.regenerate else await cache_get(outcome.cache_key)
@@ -237,16 +241,19 @@ def _pieces(text: str, size: int = 24) -> list[str]:
     return [text[i : i + size] for i in range(0, len(text), size)]
 
 
-def _prepare(request: ReplyRequest) -> tuple[list, bool, list[dict]]:
+def _prepare(request: ReplyRequest, outcome: Outcome) -> tuple[list, bool, list[dict]]:
     """Read what the prompt needs (one trip to the database) and build it."""
     question = ChatMessage.objects.get(id=request.question_id)
     session = ChatSession.objects.get(id=request.session_id)
+    outcome.escalate_once = not session.escalated
     earlier = (
         session.messages.filter(created_at__lt=question.created_at)
         .exclude(text="")
         .order_by("-created_at")[:HISTORY_MESSAGES]
     )
     history = [(m.role, m.text) for m in reversed(earlier)]
+    outcome.question = question.text
+    outcome.earlier_questions = [text for role, text in history if role == ChatMessage.Role.USER]
     universe = universe_get(request.universe or session.universe)
     passages = retrieval.retrieve(question.text, limit=settings.CHAT_PASSAGES)
     images = _images_of(question)
@@ -347,9 +354,27 @@ async def _finish(request, stream: streams.ReplyStream, outcome: Outcome, starte
         )
     if outcome.sources:
         stream.publish({"type": "sources", "message": request.reply_id, "items": outcome.sources})
+    await _escalate_if_stuck(request, stream, outcome)
     stream.publish({"type": "usage", **await usage_snapshot(owner=request.owner, tz=request.tz)})
     stream.publish(done_event(request.reply_id, outcome, total_ms, cached=outcome.cached))
     await stream.close()
+
+
+async def _escalate_if_stuck(request: ReplyRequest, stream, outcome: Outcome) -> None:
+    """Offer a person, once per conversation, when the visitor seems stuck or frustrated."""
+    if not outcome.escalate_once or not outcome.question:
+        return
+    failed = outcome.status == ChatMessage.Status.FAILED or (
+        not outcome.sources and bool(outcome.metadata.get("fallback_from"))
+    )
+    reason = escalation_reason(
+        question=outcome.question, earlier_questions=outcome.earlier_questions, failed=failed
+    )
+    if not reason:
+        return
+    await sync_to_async(services.session_escalate)(session_id=request.session_id)
+    log.info("conversation_escalated", reason=reason)
+    stream.publish(escalation_event(reason))
 
 
 def _cacheable(outcome: Outcome) -> bool:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
-from django.urls import reverse
 from django.db.models import Count, Q, QuerySet
+from django.urls import reverse
 
 from chat.exceptions import NotFound
 from chat.identity import Owner

@@ -88,6 +88,11 @@ def session_rate(*, session: ChatSession, score: int, comment: str = "") -> Chat
     return session
 
 
+def session_escalate(*, session_id) -> bool:
+    """Mark a conversation as handed to a person. Return False if it already was."""
+    return bool(ChatSession.objects.filter(id=session_id, escalated=False).update(escalated=True))
+
+
 def session_delete(*, session: ChatSession) -> None:
     session.delete()
 

@@ -19,7 +19,7 @@ from django.http import StreamingHttpResponse
 from django.views.decorators.http import require_POST
 
 from chat import asking
-from chat.exceptions import ChatError
+from chat.exceptions import ChatError, InvalidInput
 from chat.http import chat_error_response, json_body
 from chat.identity import client_ip, owner_from_request
 from chat.quotas import usage_snapshot
@@ -32,22 +32,32 @@ _END = object()
 
 @require_POST
 async def stream(request):
+    """Ask (`message`), or answer the last question again (`"regenerate": true`), over SSE."""
     try:
         owner = await sync_to_async(owner_from_request)(request)
         body = json_body(request, max_bytes=settings.CHAT_MAX_FRAME_BYTES)
-        incoming = parse_message(body.get("message"))
         page = parse_page(body.get("page")).as_dict()
         tz = body.get("timezone") if isinstance(body.get("timezone"), str) else None
-        session = await database_sync_to_async(asking.session_for)(owner, body.get("session"))
+        if body.get("regenerate") is True:
+            if not body.get("session"):
+                raise InvalidInput("`regenerate` needs the `session` to answer again.")
+            session = await database_sync_to_async(asking.session_for)(owner, body["session"])
+            first: list[dict] = []
+            events = await asking.regenerate(session=session, owner=owner, page=page, tz=tz)
+        else:
+            incoming = parse_message(body.get("message"))
+            session = await database_sync_to_async(asking.session_for)(owner, body.get("session"))
+            asked = await asking.ask(
+                session=session,
+                owner=owner,
+                incoming=incoming,
+                page=page,
+                tz=tz,
+                ip=client_ip(getattr(request, "scope", None)),
+            )
+            first, events = [asked.ack], asked.events
         history = await database_sync_to_async(asking.history_of)(session)
-        asked = await asking.ask(
-            session=session,
-            owner=owner,
-            incoming=incoming,
-            page=page,
-            tz=tz,
-            ip=client_ip(request.scope) if hasattr(request, "scope") else None,
-        )
+        usage = await usage_snapshot(owner=owner, tz=tz)
     except ChatError as exc:
         return chat_error_response(exc)
     await sync_to_async(request.session.save)()  # a script's first call: keep its visitor key
@@ -56,10 +66,10 @@ async def stream(request):
         "session": str(session.id),
         "history": history,
         "universes": [u.as_dict() for u in universe_list()],
-        "usage": await usage_snapshot(owner=owner, tz=tz),
+        "usage": usage,
     }
     response = StreamingHttpResponse(
-        _event_stream([ready, asked.ack], asked.events), content_type="text/event-stream"
+        _event_stream([ready, *first], events), content_type="text/event-stream"
     )
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # nginx: do not buffer the stream

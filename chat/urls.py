@@ -7,6 +7,7 @@ urlpatterns = [
     path("api/chat/stream/", sse.stream, name="chat-stream"),
     path("api/chat/sessions/", views.sessions, name="chat-sessions"),
     path("api/chat/sessions/<uuid:session_id>/", views.session_detail, name="chat-session"),
+    path("api/chat/sessions/<uuid:session_id>/stop/", views.session_stop, name="chat-session-stop"),
     path(
         "api/chat/sessions/<uuid:session_id>/messages/",
         views.session_messages,

@@ -10,11 +10,12 @@ from __future__ import annotations
 import functools
 import mimetypes
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.http import FileResponse, HttpResponse, JsonResponse
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from chat import selectors, services
+from chat import selectors, services, streams
 from chat.exceptions import ChatError, InvalidInput, NotFound
 from chat.health import health_report
 from chat.http import chat_error_response, error_response, json_body
@@ -89,6 +90,20 @@ def session_detail(request, owner, session_id):
     return JsonResponse(_session_json(session))
 
 
+@require_POST
+async def session_stop(request, session_id):
+    """Stop the reply being written in a conversation (the SSE clients' `stop`)."""
+    try:
+        owner = await sync_to_async(owner_from_request)(request)
+        session = await sync_to_async(selectors.session_get)(owner=owner, session_id=session_id)
+        reply = await sync_to_async(selectors.message_streaming)(session=session)
+        if reply is None or not await streams.stream_request_stop(str(reply.id)):
+            raise InvalidInput("There is no reply being written to stop.")
+    except ChatError as exc:
+        return chat_error_response(exc)
+    return JsonResponse({"message": str(reply.id), "stopping": True}, status=202)
+
+
 @require_GET
 @api
 def session_messages(request, owner, session_id):
@@ -156,8 +171,6 @@ def _image_type(name: str) -> str:
 
 @require_GET
 async def usage(request):
-    from asgiref.sync import sync_to_async
-
     owner = await sync_to_async(owner_from_request)(request)
     return JsonResponse(await usage_snapshot(owner=owner, tz=request.GET.get("tz")))
 

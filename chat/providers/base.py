@@ -189,9 +189,11 @@ class Provider(ABC):
         """Build the provider from Django settings (keys, base URLs, timeouts)."""
         from django.conf import settings
 
-        return cls(timeouts=Timeouts(**settings.CHAT_TIMEOUTS), max_retries=settings.CHAT_MAX_RETRIES)
+        return cls(
+            timeouts=Timeouts(**settings.CHAT_TIMEOUTS), max_retries=settings.CHAT_MAX_RETRIES
+        )
 
-    async def aclose(self) -> None:
+    async def aclose(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
         """Release connections. Safe to call more than once."""
 
     async def stream(

@@ -272,7 +272,7 @@
   let ws = null, live = false, everReady = false, shown = false, started = false;
   let wsFails = 0, attempt = 0, retryTimer = 0, pingTimer = 0;
   let busy = false, cur = null, unread = 0, attached = null, retryAction = null, follow = true;
-  let sseCtl = null, typingEl = null, lastQuestion = null, stopping = false;
+  let sseCtl = null, typingEl = null, stopping = false;
   const sent = new Map(), users = new Map(), replies = new Map();
   const pending = new Set(), acked = new Set(), outbox = [];
 
@@ -455,7 +455,7 @@
     typingEl = null;
     if (!list.length && !waiting.length) greet();
     for (const m of list) {
-      if (m.role === "user") { addUser(null, m.text, m.image_url, m.id); lastQuestion = m.text; continue; }
+      if (m.role === "user") { addUser(null, m.text, m.image_url, m.id); continue; }
       const streaming = m.status === "streaming";
       const r = addReply(m.id, streaming ? "" : m.text, m.status, m.sources);
       if (streaming) { cur = r; setBusy(true); }
@@ -597,7 +597,6 @@
     input.rows = 1;
     setAttached(null);
     addUser(msg.id, text, !!msg.image);
-    lastQuestion = text;
     transmit(msg);
   }
   function transmit(msg) {
@@ -618,21 +617,21 @@
     else if (f.type !== "ping") outbox.push(f);
   }
   function stop() {
+    stopping = true;
     if (mode === "sse") {
-      if (sseCtl) sseCtl.abort();
-      if (cur) onDone({ message: cur.id, status: "stopped" });
-      setBusy(false);
-      typing(false);
+      // The stream stays open: the server ends it with `done` (status stopped).
+      if (session) fetch(`${cfg.api}sessions/${encodeURIComponent(session)}/stop/`, { method: "POST", credentials: "same-origin", headers: { "X-CSRFToken": csrf() } }).catch(() => {});
       return;
     }
-    stopping = true;
     send({ type: "stop" });
   }
   function regenerate() {
     const last = [...replies.values()].pop();
     if (last && last.status !== "complete" && last.status !== "streaming") { last.node.remove(); replies.delete(last.id); }
     if (mode === "sse") {
-      if (lastQuestion) { const msg = { type: "message", id: uuid(), text: lastQuestion }; addUser(msg.id, lastQuestion); transmit(msg); }
+      setBusy(true);
+      typing(true);
+      ssePost({ type: "regenerate" });
       return;
     }
     setBusy(true);
@@ -745,12 +744,13 @@
     const ctl = new AbortController();
     sseCtl = ctl;
     const { type, ...message } = msg;
+    const ask = type === "regenerate" ? { regenerate: true } : { message };
     let res;
     try {
       res = await fetch(cfg.sse, {
         method: "POST", credentials: "same-origin", signal: ctl.signal,
         headers: { "Content-Type": "application/json", Accept: "text/event-stream", "X-CSRFToken": csrf() },
-        body: JSON.stringify({ session: session || null, message, page: page(), timezone: zone() }),
+        body: JSON.stringify({ session: session || null, ...ask, page: page(), timezone: zone() }),
       });
     } catch (e) {
       return lost(ctl, msg);

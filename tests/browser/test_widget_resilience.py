@@ -168,3 +168,19 @@ def test_a_question_asked_before_the_connection_is_ready_is_kept_and_answered(pa
 
     expect(wait_reply(page).locator(".cc-body")).to_have_text("early bird")
     assert conversation(page) == [("user", "say: early bird"), ("assistant", "early bird")]
+
+
+def test_stop_over_sse_stops_the_reply_on_the_server(page):
+    page.add_init_script("localStorage.setItem('concierge:forceSSE', '1')")
+    page.goto("/")
+    open_chat(page, "sse")
+    ask(page, "say: " + "a slow and careful answer " * 20)
+    expect(last_reply(page).locator(".cc-body")).not_to_have_text("", timeout=10_000)
+    page.click(".cc-stop")
+    reply = wait_reply(page, "stopped")
+    partial = reply.locator(".cc-body").text_content()
+    assert 0 < len(partial) < len("a slow and careful answer " * 20)
+    page.reload()  # the server stored it as stopped, with the same partial text
+    wait_connected(page, "sse", timeout=10_000)
+    stored = wait_reply(page, "stopped")
+    assert stored.locator(".cc-body").text_content() == partial

@@ -285,3 +285,28 @@ async def test_a_new_page_during_a_reply_follows_it_from_the_start(connect, fake
     events = await other_page.receive_until("done")
     assert "".join(t["text"] for t in tokens_of(events)) == "one two"
     await asyncio.sleep(0)
+
+
+async def test_asking_for_a_person_offers_the_human_contact_once(connect, fake_provider):
+    client = await connect()
+    ready = await client.hello()
+    await client.ask("Can I talk to a real person please?")
+    events = await client.receive_until("done")
+    escalation = next(e for e in events if e["type"] == "escalation")
+    assert escalation["contact"]["email"] == "support@example.com" and escalation["message"]
+    session = await database_sync_to_async(ChatSession.objects.get)(id=ready["session"])
+    assert session.escalated is True
+    await client.ask("I want a human!")
+    again = await client.receive_until("done")
+    assert "escalation" not in [e["type"] for e in again]
+
+
+async def test_asking_the_same_thing_again_escalates(connect, fake_provider):
+    client = await connect()
+    await client.hello()
+    await client.ask("How do I change my plan?")
+    first = await client.receive_until("done")
+    assert "escalation" not in [e["type"] for e in first]
+    await client.ask("how do i change my plan")
+    second = await client.receive_until("done")
+    assert next(e for e in second if e["type"] == "escalation")["reason"] == "repeated"

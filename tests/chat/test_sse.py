@@ -9,6 +9,7 @@ import pytest
 from django.test import AsyncClient
 
 from chat.models import ChatMessage
+from chat.replies import replies_wait_idle
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -114,3 +115,57 @@ async def test_a_silent_model_gets_heartbeats(fake_provider, monkeypatch):
         body += chunk if isinstance(chunk, bytes) else chunk.encode()
     assert b": ping\n\n" in body
     assert body.rstrip().endswith(b'"cached": false}')
+
+
+async def test_stop_over_rest_ends_the_sse_stream_with_stopped(fake_provider):
+    import asyncio
+
+    fake_provider.enqueue(["Part", " one", 5, " never"])
+    client = AsyncClient()
+    response = await post(client, {"session": None, "message": question("Long one")})
+    events, stop_status = [], None
+    async for chunk in response.streaming_content:
+        for line in (chunk if isinstance(chunk, bytes) else chunk.encode()).decode().split("\n"):
+            if not line.startswith("data: "):
+                continue
+            event = json.loads(line[6:])
+            events.append(event)
+            if event["type"] == "token" and event["seq"] == 1 and stop_status is None:
+                stop = await client.post(f"/api/chat/sessions/{events[0]['session']}/stop/")
+                stop_status = stop.status_code
+    await asyncio.sleep(0)
+    assert stop_status == 202
+    assert events[-1]["type"] == "done" and events[-1]["status"] == "stopped"
+    reply = await ChatMessage.objects.aget(role="assistant")
+    assert (reply.status, reply.text) == ("stopped", "Part one")
+    nothing = await client.post(f"/api/chat/sessions/{events[0]['session']}/stop/")
+    assert nothing.status_code == 400
+
+
+async def test_regenerate_over_sse_answers_the_last_question_again(fake_provider):
+    fake_provider.enqueue(["First"])
+    fake_provider.enqueue(["Second"])
+    client = AsyncClient()
+    first = await sse_events(await post(client, {"session": None, "message": question("Again")}))
+    session = first[0]["session"]
+    again = await sse_events(await post(client, {"session": session, "regenerate": True}))
+    assert [e["type"] for e in again][:2] == ["ready", "start"]
+    assert "".join(e.get("text", "") for e in again if e["type"] == "token") == "Second"
+    texts = [m.text async for m in ChatMessage.objects.filter(session_id=session)]
+    assert texts == ["Again", "Second"]
+
+
+async def test_another_visitor_cannot_stop_my_reply(fake_provider):
+    fake_provider.enqueue(["slow", 1, " reply"])
+    mine = AsyncClient()
+    response = await post(mine, {"session": None, "message": question()})
+    events = []
+    async for chunk in response.streaming_content:
+        text = (chunk if isinstance(chunk, bytes) else chunk.encode()).decode()
+        events += [json.loads(x[6:]) for x in text.split("\n") if x.startswith("data: ")]
+        if any(e["type"] == "token" for e in events):
+            stranger = await AsyncClient().post(f"/api/chat/sessions/{events[0]['session']}/stop/")
+            assert stranger.status_code == 404
+            break
+    await replies_wait_idle()
+    assert (await ChatMessage.objects.aget(role="assistant")).status == "complete"
