@@ -18,7 +18,6 @@ from chat.exceptions import ChatError, NotFound, QuotaExceeded, RateLimited
 from chat.identity import Owner
 from chat.models import ChatMessage, ChatSession
 from chat.providers.base import estimate_tokens
-from chat.redis_pool import redis_available, redis_configured
 from chat.universes import universe_get
 from chat.validation import MessageIn, image_file
 
@@ -68,6 +67,7 @@ async def ask(
         if exchange is None:
             universe_get(incoming.universe)
             await _check_limits(owner=owner, ip=ip, tz=tz, text=incoming.text)
+            await _reap_stale_reply(session)
             exchange = await database_sync_to_async(_begin)(session, incoming)
     except ChatError as exc:
         exc.reply_to = incoming.client_id
@@ -120,6 +120,13 @@ QUOTA_WORDS = {
 }
 
 
+async def _reap_stale_reply(session: ChatSession) -> None:
+    """A reply cut off by a restart must not leave its conversation `busy` for ever."""
+    streaming = await database_sync_to_async(selectors.message_streaming)(session=session)
+    if streaming is not None:
+        await reap_if_orphaned(streaming)
+
+
 def _previous(session: ChatSession, client_id: str) -> services.Exchange | None:
     question = selectors.message_by_client_id(session=session, client_id=client_id)
     if question is None:
@@ -131,6 +138,7 @@ def _previous(session: ChatSession, client_id: str) -> services.Exchange | None:
 
 
 async def regenerate(*, session: ChatSession, owner: Owner, page: dict, tz: str | None):
+    await _reap_stale_reply(session)
     exchange = await database_sync_to_async(services.reply_regenerate)(session=session)
     stream = replies.reply_start(
         replies.ReplyRequest(
@@ -151,17 +159,40 @@ async def reply_events(reply: ChatMessage, *, after_seq: int | None) -> AsyncIte
     """The events of an existing reply: from its stream if a process still has it, else rebuilt
     from the stored row (a reply left `streaming` by a dead process is marked interrupted)."""
     events = await streams.stream_subscribe(str(reply.id), after_seq=after_seq)
-    if events is not None:
-        return events
-    if redis_configured() and not redis_available():
-        return _iterate([])  # it may still run on another process: leave it alone
-    reply = await database_sync_to_async(_reap_if_orphaned)(reply)
-    return _iterate(replies.stored_reply_events(reply, after_seq=after_seq))
+    if events is None:
+        return _stored(reply, after_seq)
+    return _until_done(events, reply, after_seq)
 
 
-async def _iterate(events: list[dict]) -> AsyncIterator[dict]:
-    for event in events:
+async def _until_done(events, reply: ChatMessage, after_seq: int | None) -> AsyncIterator[dict]:
+    seq = after_seq
+    async for event in events:
         yield event
+        if event["type"] == "done":
+            return
+        if event["type"] == "token":
+            seq = event["seq"]
+    # The stream vanished before `done`: the process generating the reply died.
+    async for event in _stored(reply, seq):
+        yield event
+
+
+async def _stored(reply: ChatMessage, after_seq: int | None) -> AsyncIterator[dict]:
+    reply = await reap_if_orphaned(reply)
+    if reply.status != ChatMessage.Status.STREAMING:
+        stored = await database_sync_to_async(replies.stored_reply_events)(
+            reply, after_seq=after_seq
+        )
+        for event in stored:
+            yield event
+
+
+async def reap_if_orphaned(reply: ChatMessage) -> ChatMessage:
+    """Mark a reply `interrupted` when it is still `streaming` but no process holds its stream
+    (a server restarted mid-reply). Left alone while that cannot be known (Redis down)."""
+    if await streams.stream_exists(str(reply.id)) is not False:
+        return reply
+    return await database_sync_to_async(_reap_if_orphaned)(reply)
 
 
 def _begin(session: ChatSession, incoming: MessageIn) -> services.Exchange:

@@ -184,6 +184,22 @@ async def stream_request_stop(message_id: str) -> bool:
     return True
 
 
+async def stream_exists(message_id: str) -> bool | None:
+    """Whether any process still holds the reply's events (None: unknown, Redis is down)."""
+    if str(message_id) in _local:
+        return True
+    if not settings.REDIS_URL:
+        return False
+    redis = await get_redis()
+    if redis is None:
+        return None
+    try:
+        return bool(await redis.exists(_key(str(message_id))))
+    except (RedisError, OSError) as exc:
+        redis_failed(exc)
+        return None
+
+
 async def stream_subscribe(
     message_id: str, *, after_seq: int | None = None
 ) -> AsyncIterator[dict[str, Any]] | None:

@@ -310,3 +310,36 @@ async def test_asking_the_same_thing_again_escalates(connect, fake_provider):
     await client.ask("how do i change my plan")
     second = await client.receive_until("done")
     assert next(e for e in second if e["type"] == "escalation")["reason"] == "repeated"
+
+
+@database_sync_to_async
+def orphan_reply(owner_key: str) -> tuple[str, str]:
+    """A conversation whose reply was `streaming` when its server process died."""
+    from chat import services
+    from chat.identity import Owner
+
+    session = services.session_create(owner=Owner(user_id=None, visitor_key=owner_key))
+    exchange = services.exchange_begin(session=session, client_id=str(uuid.uuid4()), text="Q")
+    return str(session.id), str(exchange.reply.id)
+
+
+async def test_a_reply_cut_by_a_restart_is_marked_interrupted_on_hello(connect, fake_provider):
+    session_id, reply_id = await orphan_reply("visitor-a")
+    client = await connect()
+    ready = await client.hello(session=session_id)
+    assert ready["history"][-1]["status"] == "streaming"
+    events = await client.receive_until("done")
+    assert events[-1]["message"] == reply_id and events[-1]["status"] == "interrupted"
+    assert next(e for e in events if e["type"] == "error")["code"] == "internal"
+
+
+async def test_a_reply_cut_by_a_restart_does_not_leave_the_conversation_busy(
+    connect, fake_provider
+):
+    session_id, reply_id = await orphan_reply("visitor-a")
+    client = await connect()
+    await client.send({"type": "hello", "session": session_id, "page": {}})
+    await client.receive_until("done")  # the orphan is settled
+    await client.ask("Still there?")
+    events = await client.receive_until("done")
+    assert events[0]["type"] == "ack" and events[-1]["status"] == "complete"
