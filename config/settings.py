@@ -283,5 +283,10 @@ KNOWLEDGE_EMBEDDING_MODEL = env.str("KNOWLEDGE_EMBEDDING_MODEL", default="")
 # Relevance thresholds: cosine similarity (hybrid), share of the question's words (lexical only).
 KNOWLEDGE_MIN_SCORE = env.float("KNOWLEDGE_MIN_SCORE", default=0.35)
 KNOWLEDGE_MIN_LEXICAL_COVERAGE = env.float("KNOWLEDGE_MIN_LEXICAL_COVERAGE", default=0.5)
+# Seconds between checks of the knowledge-base version by each process (edits made through the
+# app show at once in the process that made them; other processes see them within this delay).
+KNOWLEDGE_INDEX_CHECK_SECONDS = env.float("KNOWLEDGE_INDEX_CHECK_SECONDS", default=1.0)
+# Threads for embedding a question (1 keeps latency steady when the CPU is shared).
+KNOWLEDGE_QUERY_THREADS = env.int("KNOWLEDGE_QUERY_THREADS", default=1)
 # The knowledge base's version stamp (the response cache keys on it; see chat/retrieval.py).
 CHAT_KNOWLEDGE_VERSION = env.str("CHAT_KNOWLEDGE_VERSION", default="knowledge.selectors.kb_version")

@@ -60,6 +60,13 @@ def _embed(entries: Sequence[KnowledgeBaseEntry]) -> None:
             entry.embedding_model = embeddings.RECIPE
 
 
+def _search_data_changed() -> None:
+    """Make this process's search index check the version stamp once the write commits."""
+    from knowledge.search.index import mark_stale
+
+    transaction.on_commit(mark_stale)
+
+
 def _update_search_vectors(ids: Iterable[int]) -> None:
     """Refresh the stored tsvector of these entries (PostgreSQL only)."""
     if connection.vendor != "postgresql":
@@ -87,14 +94,17 @@ def entries_save(*, entries: Sequence[KnowledgeBaseEntry]) -> list[KnowledgeBase
         for entry in entries:
             entry.save()
         _update_search_vectors(e.pk for e in entries)
+        _search_data_changed()
     return list(entries)
 
 
 def entries_set_active(*, ids: Sequence[int], active: bool) -> int:
     """(De)activate entries; bumps `updated_at` so the search index notices."""
-    return KnowledgeBaseEntry.objects.filter(pk__in=ids).update(
-        is_active=active, updated_at=timezone.now()
-    )
+    with transaction.atomic():
+        _search_data_changed()
+        return KnowledgeBaseEntry.objects.filter(pk__in=ids).update(
+            is_active=active, updated_at=timezone.now()
+        )
 
 
 def entries_embed_stale() -> int:
@@ -128,6 +138,7 @@ def entries_reindex() -> int:
         KnowledgeBaseEntry.objects.filter(pk__in=[e.pk for e in entries[:1]]).update(
             updated_at=timezone.now()
         )
+        _search_data_changed()
     return len(entries)
 
 
@@ -224,6 +235,7 @@ def entries_upsert(
         entry.content_hash = digest
     _embed(to_create + to_update)
     with transaction.atomic():
+        _search_data_changed()
         _entries_write(to_create, to_update)
         result.created, result.updated = len(to_create), len(to_update)
         if prune:

@@ -1,7 +1,10 @@
 """The in-process search index: a matrix of entry vectors plus, off PostgreSQL, a BM25 index.
 
-It is rebuilt only when `selectors.entries_version()` changes (one cheap aggregate query per
-search), under a lock, and swapped in whole, so readers never see half an index.
+It is rebuilt only when `selectors.entries_version()` changes, under a lock, and swapped in
+whole, so readers never see half an index. The version is read at most once per
+`KNOWLEDGE_INDEX_CHECK_SECONDS` (an aggregate query costs about a millisecond, more under load);
+writes through knowledge.services mark the index stale at once in their own process, so only
+edits made by another process can take that long to show.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import structlog
+from django.conf import settings
 from django.db import connection
 
 from knowledge import embeddings, selectors
@@ -22,6 +26,7 @@ log = structlog.get_logger(__name__)
 
 _lock = threading.Lock()
 _current: dict[str, KnowledgeIndex] = {}
+_checked_at: dict[str, float] = {}
 
 
 @dataclass(frozen=True)
@@ -58,8 +63,13 @@ def uses_database_fts() -> bool:
 
 def get_index() -> KnowledgeIndex:
     """Return the index for the current knowledge-base version, rebuilding it when stale."""
+    alias = connection.alias
+    index = _current.get(alias)
+    interval = getattr(settings, "KNOWLEDGE_INDEX_CHECK_SECONDS", 1.0)
+    if index is not None and time.monotonic() - _checked_at.get(alias, -1e9) < interval:
+        return index
     version = selectors.entries_version()
-    index = _current.get(connection.alias)
+    _checked_at[alias] = time.monotonic()
     if index is not None and index.version == version:
         return index
     with _lock:
@@ -70,9 +80,15 @@ def get_index() -> KnowledgeIndex:
     return index
 
 
+def mark_stale() -> None:
+    """Make the next search compare the version stamp (called after every write)."""
+    _checked_at.clear()
+
+
 def clear() -> None:
     with _lock:
         _current.clear()
+        _checked_at.clear()
 
 
 def build_index(version: str) -> KnowledgeIndex:

@@ -55,8 +55,12 @@ FIXTURE_KB = [
 
 
 @pytest.fixture(autouse=True)
-def fresh_index():
-    """Each test sees its own data: drop the in-process index (the model stays loaded)."""
+def fresh_index(settings):
+    """Each test sees its own data: drop the in-process index (the model stays loaded).
+
+    Tests also change rows behind the services' back, so the version is checked every search.
+    """
+    settings.KNOWLEDGE_INDEX_CHECK_SECONDS = 0
     index.clear()
     yield
     index.clear()

@@ -125,3 +125,24 @@ def test_bm25_scores_are_normalised_and_prefer_the_matching_document():
 def test_the_tokenizer_drops_stopwords_and_light_stems():
     assert tokenize("How do I delete the accounts?") == ["delet", "account"]
     assert coverage(tokenize("delete accounts"), "Deleting your account") == 1.0
+
+
+def test_queries_are_embedded_exactly_as_the_model_would(db):
+    model = embeddings.get_model()
+    question = "Is there a way to undo sending an email?"
+    expected = model.encode([question], normalize_embeddings=True)[0]
+    assert float(embeddings.encode_query(question) @ expected) > 0.9999
+    assert embeddings._state["query_encoder"].name == "onnxruntime"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_edits_through_the_services_show_at_once_between_version_checks(settings):
+    settings.KNOWLEDGE_INDEX_CHECK_SECONDS = 3600
+    make_entry("garden", "When should I water tomatoes?", "Early in the morning.")
+    assert titles(entry_search("watering tomato plants", limit=1)) == [
+        "When should I water tomatoes?"
+    ]
+    entry = make_entry("garden", "How do I prune roses?", "In late winter, above a bud.")
+    assert titles(entry_search("cutting back rose bushes", limit=1)) == ["How do I prune roses?"]
+    services.entries_set_active(ids=[entry.pk], active=False)
+    assert entry_search("cutting back rose bushes", limit=1) == []
