@@ -94,7 +94,9 @@ def test_database_url_and_redis_url_switch_to_postgresql_and_redis():
     assert shown["cache"] == "django.core.cache.backends.redis.RedisCache"
     assert shown["cache_location"] == "redis://cache.internal:6379/2"
     assert shown["layer"] == "channels_redis.core.RedisChannelLayer"
-    assert shown["layer_hosts"] == ["redis://cache.internal:6379/2"]
+    assert shown["layer_hosts"] == [
+        {"address": "redis://cache.internal:6379/2", "socket_timeout": 15}
+    ]
 
 
 def test_a_missing_secret_key_in_production_is_a_clear_error():
