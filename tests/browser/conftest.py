@@ -44,8 +44,11 @@ def start_server(tmp: Path, **env: str) -> LiveServer:
     return server
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    """Chromium for one test module. Not for the session: Playwright's sync API keeps an event
+    loop running in this thread while it is open, and the suite's asyncio tests that pytest
+    orders after the browser tests could not start theirs."""
     if not Path(CHROMIUM).exists():
         missing(f"chromium is not installed at {CHROMIUM} (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
