@@ -59,11 +59,26 @@ def server_command(*, port: int, host: str = "127.0.0.1", n_ctx: int = 4096) -> 
     ]  # fmt: skip
 
 
+def server_env() -> dict[str, str]:
+    """This environment without the variables llama_cpp.server reads as its own settings.
+
+    Its settings also come from the environment (pydantic-settings), and there `PORT`, `HOST`,
+    `MODEL`, `N_CTX`, ... would override the command line: `make run PORT=8010` moved the model
+    server to the site's port.
+    """
+    from llama_cpp.server.settings import ModelSettings, ServerSettings
+
+    names = {name.upper() for name in (*ServerSettings.model_fields, *ModelSettings.model_fields)}
+    return {key: value for key, value in os.environ.items() if key.upper() not in names}
+
+
 def start_server(*, port: int, log_path: Path | None = None, n_ctx: int = 4096) -> subprocess.Popen:
     """Start the server in the background. Its output goes to `log_path` (or is discarded)."""
     command = server_command(port=port, n_ctx=n_ctx)
     out = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
-    return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)  # noqa: S603
+    return subprocess.Popen(  # noqa: S603
+        command, stdout=out, stderr=subprocess.STDOUT, env=server_env()
+    )
 
 
 def wait_ready(

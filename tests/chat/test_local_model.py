@@ -79,3 +79,16 @@ def test_ask_prints_a_real_answer_and_the_stats_line(local_model_url, settings):
     assert stats.startswith("[ttft ") and " ms |" in stats
     assert "tokens/s" in stats and "n/a tokens/s" not in stats
     assert f"openai {MODEL_ALIAS}" in stats
+
+
+def test_the_model_server_ignores_the_sites_own_variables(monkeypatch):
+    """`make run PORT=8010` exports PORT: the model server must not move to the site's port."""
+    from chat import local_model
+
+    monkeypatch.setenv("PORT", "8010")
+    monkeypatch.setenv("HOST", "0.0.0.0")
+    monkeypatch.setenv("N_CTX", "16")
+    monkeypatch.setenv("DJANGO_SETTINGS_MODULE", "config.settings")
+    env = local_model.server_env()
+    assert {"PORT", "HOST", "N_CTX"}.isdisjoint(env)
+    assert env["DJANGO_SETTINGS_MODULE"] == "config.settings"
