@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import re
 import time
 import weakref
 from dataclasses import dataclass, field
@@ -209,6 +210,19 @@ async def _stream_from(name, model, stream, outcome: Outcome, prompt, started) -
             outcome.usage_estimated = event.usage.estimated
 
 
+CITATION = re.compile(r"\[(\d{1,2})\]")
+
+
+def cited_sources(text: str, sources: list[dict]) -> list[dict]:
+    """The passages the reply cites as [1], [2]...; all of them when it cites none."""
+    cited = []
+    for match in CITATION.finditer(text):
+        index = int(match.group(1)) - 1
+        if 0 <= index < len(sources) and sources[index] not in cited:
+            cited.append(sources[index])
+    return cited or sources
+
+
 def _error_message(exc: ProviderError) -> str:
     if exc.partial:
         return "The answer was cut off because the model stopped responding. Press retry."
@@ -302,6 +316,7 @@ async def _finish(request, stream: streams.ReplyStream, outcome: Outcome, starte
         outcome.error = "The model returned an empty answer. Please try again."
     if outcome.usage_estimated:
         outcome.metadata["usage_estimated"] = True
+    outcome.sources = cited_sources(outcome.text, outcome.sources)
     await _charge(request, outcome)
     try:
         await sync_to_async(services.message_finish)(

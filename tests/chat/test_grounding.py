@@ -95,3 +95,12 @@ async def test_offline_says_when_it_found_nothing(connect, settings, help_center
     events = await client.receive_until("done")
     text = "".join(e["text"] for e in events if e["type"] == "token")
     assert "found nothing" in text.lower() or "couldn't find" in text.lower()
+
+
+def test_sources_are_the_passages_the_reply_cites():
+    from chat.replies import cited_sources
+
+    passages = [{"id": "1", "title": "A"}, {"id": "2", "title": "B"}, {"id": "3", "title": "C"}]
+    assert cited_sources("See [3], then [1] and [3] again.", passages) == [passages[2], passages[0]]
+    assert cited_sources("No citation here.", passages) == passages
+    assert cited_sources("A made-up [7] reference.", passages) == passages
