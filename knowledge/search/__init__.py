@@ -69,7 +69,7 @@ def entry_search(query: str, *, category: str | None = None, limit: int = 5) -> 
 def _search(index: KnowledgeIndex, query: str, *, category, limit) -> list[SearchHit]:
     lexical = _lexical_scores(index, query, category)
     vector = embeddings.encode_query(query) if index.dense else None
-    dense = index.vectors @ vector if vector is not None else None
+    dense = embeddings.similarities(index.vectors, vector) if vector is not None else None
     fused = lexical if dense is None else dense + LEXICAL_WEIGHT * lexical
     mask = index.category_mask(category)
     if mask is not None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import structlog
@@ -38,7 +39,7 @@ class KnowledgeIndex:
     groups: np.ndarray  # entries with the same (normalised) title answer the same question
     categories: np.ndarray
     category_codes: dict[str, int]
-    vectors: np.ndarray | None  # None: no model, search is lexical only
+    vectors: Any  # embeddings.search_matrix(); None: no model, search is lexical only
     bm25: BM25Index | None  # None on PostgreSQL, where full-text search runs in the database
     rows: dict[int, int] = field(repr=False)
 
@@ -157,4 +158,4 @@ def _vectors(rows: list[tuple]) -> np.ndarray | None:
             matrix[i] = vector
     if missing:
         log.warning("knowledge_index_missing_vectors", entries=missing)
-    return matrix
+    return embeddings.search_matrix(matrix)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from channels.db import database_sync_to_async
+from django.db import connections
 
 from chat import retrieval
 from chat.providers.base import GenerationOptions, PromptMessage
@@ -40,6 +42,13 @@ def test_passages_carry_the_attribution_of_their_entry(db):
     assert passage.attribution == "CC BY-SA" and passage.search_mode == "hybrid"
 
 
+@pytest.fixture
+async def thread_connections():
+    """Close the connection the provider's worker thread opened, before the test DB is dropped."""
+    yield
+    await database_sync_to_async(connections.close_all)()
+
+
 async def ask_offline(question: str) -> str:
     provider = OfflineProvider()
     events = [
@@ -55,7 +64,7 @@ async def ask_offline(question: str) -> str:
 
 
 async def test_the_offline_provider_answers_from_the_best_entry_with_its_link(
-    help_center, settings
+    help_center, settings, thread_connections
 ):
     settings.CHAT_RETRIEVER = "knowledge.search.retrieve_passages"
     retrieval._retriever.cache_clear()
@@ -67,7 +76,9 @@ async def test_the_offline_provider_answers_from_the_best_entry_with_its_link(
     assert f"](/help/kb/{entry.pk}/)" in answer
 
 
-async def test_the_offline_provider_says_so_when_nothing_matches(help_center, settings):
+async def test_the_offline_provider_says_so_when_nothing_matches(
+    help_center, settings, thread_connections
+):
     settings.CHAT_RETRIEVER = "knowledge.search.retrieve_passages"
     retrieval._retriever.cache_clear()
     assert await ask_offline("What is the capital of France?") == NOTHING_FOUND
