@@ -5,7 +5,8 @@
 
 KB.jsonl holds entries `{id, title, body, category?, ...}` (the seed_knowledge JSONL format);
 QUESTIONS.jsonl holds `{question, gold_ids: [entry ids]}` (a hit is any gold id). The KB is
-imported into a throwaway SQLite database (or `--db PATH`, kept for reruns) with the same
+imported into a throwaway SQLite database (or `--db PATH`, kept for reruns; or, with
+`--postgres URL`, a temporary database on that PostgreSQL server) with the same
 importer as `seed_knowledge`, and every question goes through the retriever the assistant uses
 (`knowledge.search.retrieve_passages`). `--synthetic N` pads the KB to N entries with synthetic
 distractors (perturbed copies: text recombined, vectors jittered) to measure latency at scale.
@@ -15,6 +16,7 @@ The last line printed is a JSON object with r1, r5, r10, mrr10, p50_ms and p95_m
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -30,17 +32,22 @@ def parse_args(argv=None):
     parser.add_argument("kb", type=Path)
     parser.add_argument("questions", type=Path)
     parser.add_argument("--db", type=Path, help="SQLite file to use and keep (default: temporary)")
+    parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        help="run on PostgreSQL instead: a temporary database on this server (created, dropped)",
+    )
     parser.add_argument("--synthetic", type=int, default=0, help="pad the KB to N entries")
     parser.add_argument("--limit", type=int, default=0, help="use only the first N questions")
     parser.add_argument("--lexical-only", action="store_true", help="disable dense search")
     return parser.parse_args(argv)
 
 
-def setup_django(db_path: Path, *, lexical_only: bool) -> None:
+def setup_django(database_url: str, *, lexical_only: bool) -> None:
     """Point Django at a throwaway database before anything imports the settings."""
     sys.path.insert(0, str(ROOT))
     os.environ["DJANGO_ENV_FILE"] = ""
-    os.environ["DATABASE_URL"] = f"sqlite:///{db_path}"
+    os.environ["DATABASE_URL"] = database_url
     os.environ.pop("REDIS_URL", None)
     os.environ.setdefault("DJANGO_SECRET_KEY", "knowledge-eval-only")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
@@ -117,9 +124,8 @@ def percentile(values: list[float], q: float) -> float:
 def main(argv=None) -> int:
     args = parse_args(argv)
     kb_path, questions_path = args.kb.resolve(), args.questions.resolve()
-    with tempfile.TemporaryDirectory(prefix="knowledge-eval-") as tmp:
-        db_path = args.db.resolve() if args.db else Path(tmp) / "kb.sqlite3"
-        setup_django(db_path, lexical_only=args.lexical_only)
+    with tempfile.TemporaryDirectory(prefix="knowledge-eval-") as tmp, database(args, tmp) as url:
+        setup_django(url, lexical_only=args.lexical_only)
         import_kb(kb_path)
         if args.synthetic:
             from bench.knowledge_synthetic import pad_knowledge_base
@@ -130,6 +136,28 @@ def main(argv=None) -> int:
             questions = questions[: args.limit]
         report(evaluate(questions), len(questions))
     return 0
+
+
+@contextlib.contextmanager
+def database(args, tmp: str):
+    """Yield the database URL to use: a SQLite file, or a temporary PostgreSQL database."""
+    if not args.postgres:
+        yield f"sqlite:///{args.db.resolve() if args.db else Path(tmp) / 'kb.sqlite3'}"
+        return
+    import psycopg
+
+    server = args.postgres.replace("postgres://", "postgresql://", 1)
+    name = f"knowledge_eval_{os.getpid()}"
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{args.postgres.rsplit('/', 1)[0]}/{name}"
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        with psycopg.connect(server, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
 
 
 def report(metrics: dict, n_questions: int) -> None:
