@@ -286,7 +286,7 @@ KNOWLEDGE_DENSE_SEARCH = env.bool("KNOWLEDGE_DENSE_SEARCH", default=True)
 KNOWLEDGE_EMBEDDING_MODEL = env.str("KNOWLEDGE_EMBEDDING_MODEL", default="")
 # Relevance thresholds: cosine similarity (hybrid), share of the question's words (lexical only).
 KNOWLEDGE_MIN_SCORE = env.float("KNOWLEDGE_MIN_SCORE", default=0.35)
-KNOWLEDGE_MIN_LEXICAL_COVERAGE = env.float("KNOWLEDGE_MIN_LEXICAL_COVERAGE", default=0.5)
+KNOWLEDGE_MIN_LEXICAL_COVERAGE = env.float("KNOWLEDGE_MIN_LEXICAL_COVERAGE", default=0.25)
 # Seconds between checks of the knowledge-base version by each process (edits made through the
 # app show at once in the process that made them; other processes see them within this delay).
 KNOWLEDGE_INDEX_CHECK_SECONDS = env.float("KNOWLEDGE_INDEX_CHECK_SECONDS", default=1.0)
