@@ -133,6 +133,10 @@ def test_bad_bodies_get_clear_errors(alice):
     assert unknown.status_code == 400 and "mars" in unknown.json()["error"]["message"]
 
 
+# Transactional: these views are async and reach the database through channels'
+# database_sync_to_async, whose close_old_connections() closes a connection that is inside the
+# test's wrapping transaction (on PostgreSQL; SQLite's in-memory test database ignores it).
+@pytest.mark.django_db(transaction=True)
 def test_universes_usage_health_and_models(client, settings):
     universes = client.get("/api/chat/universes/").json()["universes"]
     assert universes[0]["key"] == "general" and "token_budget" in universes[0]
