@@ -156,8 +156,8 @@ def database(args, tmp: str):
         from django.db import connections
 
         connections.close_all()
-        with psycopg.connect(server, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        with psycopg.connect(server, autocommit=True) as admin:  # FORCE: autovacuum may be on it
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def report(metrics: dict, n_questions: int) -> None:

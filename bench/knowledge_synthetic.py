@@ -20,7 +20,7 @@ NOISE = 0.04  # per dimension: a padded vector keeps a cosine of about 0.8 with 
 
 
 def pad_knowledge_base(total: int, *, seed: int = 7) -> int:
-    from knowledge import embeddings
+    from knowledge import embeddings, services
     from knowledge.models import KnowledgeBaseEntry
 
     rng = random.Random(seed)  # noqa: S311 - synthetic data, not security
@@ -40,7 +40,8 @@ def pad_knowledge_base(total: int, *, seed: int = 7) -> int:
     while made < missing:
         size = min(BATCH, missing - made)
         rows = [_entry(rng, noise, real, sentences, title_words, made + i) for i in range(size)]
-        KnowledgeBaseEntry.objects.bulk_create(rows, batch_size=500)
+        created = KnowledgeBaseEntry.objects.bulk_create(rows, batch_size=500)
+        services._update_search_vectors(e.pk for e in created)  # PostgreSQL full-text search
         made += size
     print(
         f"padded the KB with {made} synthetic entries in {time.monotonic() - started:.1f} s "

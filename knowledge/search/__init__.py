@@ -29,6 +29,7 @@ log = structlog.get_logger(__name__)
 
 LEXICAL_WEIGHT = 0.1
 CANDIDATES = 50
+LEXICAL_CANDIDATES = 200
 
 
 @dataclass(frozen=True)
@@ -67,11 +68,13 @@ def entry_search(query: str, *, category: str | None = None, limit: int = 5) -> 
 
 
 def _search(index: KnowledgeIndex, query: str, *, category, limit) -> list[SearchHit]:
-    lexical = _lexical_scores(index, query, category)
     vector = embeddings.encode_query(query) if index.dense else None
     dense = embeddings.similarities(index.vectors, vector) if vector is not None else None
-    fused = lexical if dense is None else dense + LEXICAL_WEIGHT * lexical
     mask = index.category_mask(category)
+    if dense is not None and mask is not None:
+        dense = np.where(mask, dense, -np.inf)
+    lexical = _lexical_scores(index, query, category, dense)
+    fused = lexical if dense is None else dense + LEXICAL_WEIGHT * lexical
     if mask is not None:
         fused = np.where(mask, fused, -np.inf)
     rows = _one_answer_per_question(index, fused, max(CANDIDATES, limit * 4))
@@ -83,11 +86,20 @@ def _search(index: KnowledgeIndex, query: str, *, category, limit) -> list[Searc
     return _lexical_hits(index, query, rows, limit)
 
 
-def _lexical_scores(index: KnowledgeIndex, query: str, category: str | None) -> np.ndarray:
+def _lexical_scores(index: KnowledgeIndex, query: str, category, dense) -> np.ndarray:
+    """Lexical scores in [0, 1]: BM25 in process, or PostgreSQL's ts_rank.
+
+    On PostgreSQL with vectors, only the dense candidates are ranked: the lexical term (weight
+    0.1) can reorder near-ties, never lift an entry from far below them.
+    """
     if index.bm25 is not None:
         return index.bm25.scores(query)
     scores = np.zeros(index.size, dtype=np.float32)
-    ranked = postgres.ranked_ids(query, category=category)
+    among = None
+    if dense is not None:
+        count = min(LEXICAL_CANDIDATES, index.size)
+        among = index.ids[np.argpartition(-dense, count - 1)[:count]].tolist()
+    ranked = postgres.ranked_ids(query, category=category, among=among)
     best = ranked[0][1] if ranked else 0.0
     for pk, rank in ranked:
         row = index.rows.get(pk)
@@ -165,6 +177,13 @@ def retrieve_passages(query: str, *, category: str | None = None, limit: int = 3
         )
         for hit in entry_search(query, category=category, limit=limit)
     ]
+
+
+def warm_up() -> dict:
+    """Load the model and build the index now rather than on the first question; return status."""
+    get_index()
+    embeddings.encode_query("warm up")
+    return status()
 
 
 def status() -> dict:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
 from django.db.models import F
 
@@ -29,12 +31,20 @@ def query_for(text: str) -> SearchQuery | None:
     return SearchQuery(" | ".join(terms), search_type="raw", config=CONFIG)
 
 
-def ranked_ids(text: str, *, category: str | None = None) -> list[tuple[int, float]]:
-    """Return (entry id, ts_rank) of the best matching active entries, best first."""
+def ranked_ids(
+    text: str, *, category: str | None = None, among: Sequence[int] | None = None
+) -> list[tuple[int, float]]:
+    """Return (entry id, ts_rank) of the best matching active entries, best first.
+
+    `among` limits the ranking to these entries (the dense candidates): ranking every entry
+    that shares one common word with the question reads thousands of tsvectors on a big KB.
+    """
     query = query_for(text)
     if query is None:
         return []
     entries = KnowledgeBaseEntry.objects.filter(is_active=True, search_vector=query)
+    if among is not None:
+        entries = entries.filter(pk__in=list(among))
     if category:
         entries = entries.filter(category__iexact=category.strip())
     ranked = entries.annotate(rank=SearchRank(F("search_vector"), query)).order_by("-rank", "pk")

@@ -60,3 +60,11 @@ def test_an_imported_entry_is_found_through_full_text_search(db, tmp_path, no_mo
     hits = entry_search("when do you open, what are the opening hours")
     assert [hit.entry.title for hit in hits] == ["Opening hours"]
     assert hits[0].mode == "lexical"
+
+
+def test_full_text_ranking_can_be_limited_to_the_dense_candidates(help_center):
+    refund = KnowledgeBaseEntry.objects.get(title="How do I get a refund?")
+    payment = KnowledgeBaseEntry.objects.get(title="Which payment methods do you accept?")
+    ranked = postgres.ranked_ids("refund card payment", among=[payment.pk])
+    assert [pk for pk, _ in ranked] == [payment.pk]
+    assert refund.pk in [pk for pk, _ in postgres.ranked_ids("refund card payment")]
