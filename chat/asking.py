@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.utils import timezone
 
 from chat import limits, quotas, replies, selectors, services, streams
 from chat.exceptions import ChatError, NotFound, QuotaExceeded, RateLimited
@@ -43,13 +44,14 @@ def history_of(session: ChatSession) -> list[dict]:
 
 @dataclass(frozen=True)
 class Asked:
+    session: ChatSession
     ack: dict
     events: AsyncIterator[dict]
 
 
 async def ask(
     *,
-    session: ChatSession,
+    session: ChatSession | None,
     owner: Owner,
     incoming: MessageIn,
     page: dict,
@@ -60,13 +62,17 @@ async def ask(
 
     A client id seen before is answered from what was stored, without counting against any
     limit. Otherwise the checks run in order (universe, rate limit, daily quota) and a refusal
-    stores nothing.
+    stores nothing, not even the new conversation (`session=None`) it would have opened.
     """
     try:
-        exchange = await database_sync_to_async(_previous)(session, incoming.client_id)
+        exchange = None
+        if session is not None:
+            exchange = await database_sync_to_async(_previous)(session, incoming.client_id)
         if exchange is None:
             universe_get(incoming.universe)
             await _check_limits(owner=owner, ip=ip, tz=tz, text=incoming.text)
+            if session is None:
+                session = await database_sync_to_async(session_for)(owner, None)
             await _reap_stale_reply(session)
             exchange = await database_sync_to_async(_begin)(session, incoming)
     except ChatError as exc:
@@ -74,8 +80,8 @@ async def ask(
         raise
     ack = {"type": "ack", "id": incoming.client_id, "message": str(exchange.question.id)}
     if not exchange.created:
-        return Asked(ack, await reply_events(exchange.reply, after_seq=None))
-    stream = replies.reply_start(
+        return Asked(session, ack, await reply_events(exchange.reply, after_seq=None))
+    stream = await replies.reply_start(
         replies.ReplyRequest(
             session_id=str(session.id),
             reply_id=str(exchange.reply.id),
@@ -83,13 +89,10 @@ async def ask(
             reply_to=incoming.client_id,
             owner=owner,
             page=page,
-            universe=incoming.universe,
-            context=incoming.context,
             tz=tz,
-            has_image=incoming.image is not None,
         )
     )
-    return Asked(ack, stream.subscribe())
+    return Asked(session, ack, stream.subscribe())
 
 
 async def _check_limits(*, owner: Owner, ip: str | None, tz: str | None, text: str) -> None:
@@ -137,10 +140,18 @@ def _previous(session: ChatSession, client_id: str) -> services.Exchange | None:
     return services.Exchange(question, reply, created=False)
 
 
-async def regenerate(*, session: ChatSession, owner: Owner, page: dict, tz: str | None):
+async def regenerate(
+    *, session: ChatSession, owner: Owner, page: dict, tz: str | None, ip: str | None
+) -> AsyncIterator[dict]:
+    """Answer the last question again, replacing its reply. Counts against the same limits
+    as a new message: it costs a generation."""
+    question = await database_sync_to_async(selectors.message_last_user)(session=session)
+    if question is None:
+        raise NotFound("There is no question to answer again in this conversation.")
+    await _check_limits(owner=owner, ip=ip, tz=tz, text=question.text)
     await _reap_stale_reply(session)
     exchange = await database_sync_to_async(services.reply_regenerate)(session=session)
-    stream = replies.reply_start(
+    stream = await replies.reply_start(
         replies.ReplyRequest(
             session_id=str(session.id),
             reply_id=str(exchange.reply.id),
@@ -189,8 +200,12 @@ async def _stored(reply: ChatMessage, after_seq: int | None) -> AsyncIterator[di
 
 async def reap_if_orphaned(reply: ChatMessage) -> ChatMessage:
     """Mark a reply `interrupted` when it is still `streaming` but no process holds its stream
-    (a server restarted mid-reply). Left alone while that cannot be known (Redis down)."""
+    (a server restarted mid-reply). Left alone while that cannot be known (Redis down), and,
+    with Redis, while it is younger than a running stream's time to live."""
     if await streams.stream_exists(str(reply.id)) is not False:
+        return reply
+    age = (timezone.now() - reply.created_at).total_seconds()
+    if settings.REDIS_URL and age < streams.ALIVE_TTL_MS / 1000 + 5:
         return reply
     return await database_sync_to_async(_reap_if_orphaned)(reply)
 
@@ -204,7 +219,11 @@ def _begin(session: ChatSession, incoming: MessageIn) -> services.Exchange:
         image=image,
         provider=settings.CHAT_PROVIDER,
         model=settings.CHAT_MODEL,
-        metadata={"universe": incoming.universe} if incoming.universe else None,
+        metadata={
+            key: value
+            for key, value in (("universe", incoming.universe), ("context", incoming.context))
+            if value
+        },
     )
 
 

@@ -13,13 +13,14 @@ import json
 import uuid
 
 import structlog
+from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from chat import asking, selectors, services, streams
 from chat.exceptions import ChatError, InvalidInput, NotFound, TooLarge
-from chat.identity import VISITOR_SESSION_KEY, Owner, client_ip
+from chat.identity import Owner, client_ip, visitor_key_for
 from chat.models import ChatMessage, ChatSession
 from chat.quotas import usage_snapshot
 from chat.universes import universe_list
@@ -97,7 +98,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self._resume(frame.get("resume"), history)
 
     async def on_message(self, frame: dict) -> None:
-        incoming = parse_message(frame)
+        # Decoding and verifying an image takes CPU: not on the event loop.
+        incoming = await sync_to_async(parse_message, thread_sensitive=False)(frame)
         asked = await asking.ask(
             session=self.session,
             owner=self.owner,
@@ -116,7 +118,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def on_regenerate(self, frame: dict) -> None:
         events = await asking.regenerate(
-            session=self.session, owner=self.owner, page=self.page, tz=self.tz
+            session=self.session, owner=self.owner, page=self.page, tz=self.tz, ip=self.client_ip
         )
         self._follow(events)
 
@@ -172,9 +174,14 @@ def _owner_from_scope(scope) -> Owner:
     user = scope.get("user")
     user_id = user.pk if user is not None and user.is_authenticated else None
     session = scope.get("session")
-    key = session.get(VISITOR_SESSION_KEY) if session is not None else None
-    # No cookie (a script, or cookies blocked): a visitor for this connection only.
-    return Owner(user_id=user_id, visitor_key=key or f"ephemeral-{uuid.uuid4().hex}")
+    if session is not None and session.session_key:
+        # A known browser whose page view did not set a key (a cached page): set it now.
+        key = visitor_key_for(session)
+        if session.modified:
+            session.save()
+        return Owner(user_id=user_id, visitor_key=key)
+    # No session cookie (a script, or cookies blocked): a visitor for this connection only.
+    return Owner(user_id=user_id, visitor_key=f"ephemeral-{uuid.uuid4().hex}")
 
 
 def _reply_in(session: ChatSession, message_id) -> ChatMessage:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.core.exceptions import RequestDataTooBig
 from django.http import JsonResponse
 
 from chat.exceptions import ChatError
@@ -41,10 +42,14 @@ def json_body(request, *, max_bytes: int) -> dict[str, Any]:
     """Parse a JSON object body, or raise the ChatError a client should see."""
     from chat.exceptions import InvalidInput, TooLarge
 
-    if len(request.body) > max_bytes:
+    try:
+        body = request.body
+    except RequestDataTooBig:
+        raise TooLarge(f"The request body is over {max_bytes} bytes.") from None
+    if len(body) > max_bytes:
         raise TooLarge(f"The request body is over {max_bytes} bytes.")
     try:
-        data = json.loads(request.body or b"{}")
+        data = json.loads(body or b"{}")
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise InvalidInput("The request body is not valid JSON.") from None
     if not isinstance(data, dict):

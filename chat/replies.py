@@ -53,10 +53,7 @@ class ReplyRequest:
     reply_to: str  # the client's id of the question
     owner: Owner
     page: dict = field(default_factory=dict)
-    universe: str = ""
-    context: dict = field(default_factory=dict)
     tz: str | None = None
-    has_image: bool = False
     regenerate: bool = False  # the visitor asked for a new answer: never replay a cached one
 
 
@@ -96,10 +93,15 @@ def provider_for(name: str) -> Provider:
     return cache[name]
 
 
-def reply_start(request: ReplyRequest) -> streams.ReplyStream:
-    """Publish `start` and generate the reply in its own task. Return the reply's stream."""
+async def reply_start(request: ReplyRequest) -> streams.ReplyStream:
+    """Publish `start` and generate the reply in its own task. Return the reply's stream.
+
+    With Redis, `start` is copied there before this returns, so that from the moment a client
+    is told about the reply, every process can see that it is running.
+    """
     stream = streams.stream_open(request.reply_id)
     stream.publish({"type": "start", "message": request.reply_id, "reply_to": request.reply_to})
+    await stream.announce()
     # A fresh context: the reply outlives the request or socket that started it, and must not
     # inherit its per-request state (asgiref's executors, log bindings).
     task = asyncio.create_task(
@@ -122,10 +124,9 @@ async def _run(request: ReplyRequest, stream: streams.ReplyStream) -> None:
     outcome = Outcome()
     structlog.contextvars.bind_contextvars(session_id=request.session_id, reply=request.reply_id)
     try:
-        prompt, first_turn, outcome.sources = await sync_to_async(_prepare)(request, outcome)
-        if first_turn and not request.context and not request.has_image:
-            outcome.cache_key = await sync_to_async(_cache_key_for)(request, prompt)
-            hit = None if request.regenerate else await cache_get(outcome.cache_key)
+        prompt = await sync_to_async(_prepare)(request, outcome)
+        if outcome.cache_key and not request.regenerate:
+            hit = await cache_get(outcome.cache_key)
             if hit is not None:
                 _replay_cached(hit, stream, outcome, started)
                 return
@@ -181,7 +182,8 @@ async def _generate(stream, outcome: Outcome, prompt: list, started: float) -> N
                 return
             outcome.metadata["fallback_from"] = {"provider": name, "error": exc.kind.value}
         except asyncio.CancelledError:
-            breaker.record_success()  # stopped by the visitor: the provider was answering
+            if outcome.parts:  # stopped by the visitor while the provider was answering
+                breaker.record_success()
             raise
     try:
         await _stream_from(FALLBACK_PROVIDER, "knowledge-base", stream, outcome, prompt, started)
@@ -229,16 +231,6 @@ def _error_message(exc: ProviderError) -> str:
     return "The assistant is unavailable right now. Please try again in a moment."
 
 
-def _cache_key_for(request: ReplyRequest, prompt: list) -> str:
-    return cache_key(
-        text=prompt[-1].content,
-        universe=request.universe,
-        kb_version=retrieval.knowledge_version(),
-        model=f"{settings.CHAT_PROVIDER}:{settings.CHAT_MODEL}",
-        options=settings.CHAT_GENERATION,
-    )
-
-
 def _replay_cached(hit: CachedReply, stream, outcome: Outcome, started: float) -> None:
     """Answer from the response cache: streamed at once, marked cached, no provider call."""
     outcome.cached = True
@@ -255,8 +247,12 @@ def _pieces(text: str, size: int = 24) -> list[str]:
     return [text[i : i + size] for i in range(0, len(text), size)]
 
 
-def _prepare(request: ReplyRequest, outcome: Outcome) -> tuple[list, bool, list[dict]]:
-    """Read what the prompt needs (one trip to the database) and build it."""
+def _prepare(request: ReplyRequest, outcome: Outcome) -> list:
+    """Read what the prompt needs (one trip to the database) and build it.
+
+    The question's own row is the source of truth (universe, "Ask AI about this" context,
+    image), so a regenerated reply is built exactly like the first one.
+    """
     question = ChatMessage.objects.get(id=request.question_id)
     session = ChatSession.objects.get(id=request.session_id)
     outcome.escalate_once = not session.escalated
@@ -268,24 +264,37 @@ def _prepare(request: ReplyRequest, outcome: Outcome) -> tuple[list, bool, list[
     history = [(m.role, m.text) for m in reversed(earlier)]
     outcome.question = question.text
     outcome.earlier_questions = [text for role, text in history if role == ChatMessage.Role.USER]
-    universe = universe_get(request.universe or session.universe)
+    context = question.metadata.get("context") or {}
+    universe = universe_get(question.metadata.get("universe") or session.universe)
     passages = retrieval.retrieve(question.text, limit=settings.CHAT_PASSAGES)
-    images = _images_of(question)
-    data = PromptInput(
-        question=question.text,
-        history=history,
-        images=images,
-        page=request.page,
-        user=_describe(request.owner),
-        universe=universe,
-        universe_context=universe.load_context(
-            question=question.text, page=request.page, context=request.context
-        ),
-        context=request.context,
-        passages=passages,
+    outcome.sources = [p.as_source() for p in passages]
+    universe_context = universe.load_context(
+        question=question.text, page=request.page, context=context
     )
-    prompt = PromptBuilder().build(data)
-    return prompt, not history, [p.as_source() for p in passages]
+    prompt = PromptBuilder().build(
+        PromptInput(
+            question=question.text,
+            history=history,
+            images=_images_of(question),
+            page=request.page,
+            user=_describe(request.owner),
+            universe=universe,
+            universe_context=universe_context,
+            context=context,
+            passages=passages,
+        )
+    )
+    if not history and not context and not question.image:
+        # Only a first turn with nothing private; keyed on the whole prompt (persona, page,
+        # passages, universe context) so no answer is served where its prompt differed.
+        outcome.cache_key = cache_key(
+            text="\n\n".join(m.content for m in prompt),
+            universe=universe.key,
+            kb_version=retrieval.knowledge_version(),
+            model=f"{settings.CHAT_PROVIDER}:{settings.CHAT_MODEL}",
+            options=settings.CHAT_GENERATION,
+        )
+    return prompt
 
 
 def _images_of(question: ChatMessage) -> tuple[ImageInput, ...]:
@@ -353,6 +362,17 @@ async def _finish(request, stream: streams.ReplyStream, outcome: Outcome, starte
         fallback=bool(outcome.metadata.get("fallback_from")),
         cached=outcome.cached,
     )
+    try:
+        await _after_store(request, stream, outcome)
+    except Exception:  # noqa: BLE001 - whatever fails here, clients still get `done`
+        log.exception("reply_after_store_failed")
+    finally:
+        stream.publish(done_event(request.reply_id, outcome, total_ms, cached=outcome.cached))
+        await stream.close()
+
+
+async def _after_store(request: ReplyRequest, stream, outcome: Outcome) -> None:
+    """Cache, then announce: error, sources, escalation, usage (`done` follows)."""
     if _cacheable(outcome):
         await cache_put(
             outcome.cache_key,
@@ -371,8 +391,6 @@ async def _finish(request, stream: streams.ReplyStream, outcome: Outcome, starte
         stream.publish({"type": "sources", "message": request.reply_id, "items": outcome.sources})
     await _escalate_if_stuck(request, stream, outcome)
     stream.publish({"type": "usage", **await usage_snapshot(owner=request.owner, tz=request.tz)})
-    stream.publish(done_event(request.reply_id, outcome, total_ms, cached=outcome.cached))
-    await stream.close()
 
 
 async def _escalate_if_stuck(request: ReplyRequest, stream, outcome: Outcome) -> None:

@@ -247,12 +247,15 @@ def _reply_or_fail(question: ChatMessage) -> ChatMessage:
 
 
 def _session_touch(*, session: ChatSession, first_text: str = "") -> None:
-    fields = ["last_activity_at", "updated_at"]
-    session.last_activity_at = timezone.now()
-    if first_text and not session.title:
-        session.title = _title_from(first_text)
-        fields.append("title")
-    session.save(update_fields=fields)
+    now = timezone.now()
+    ChatSession.objects.filter(pk=session.pk).update(last_activity_at=now, updated_at=now)
+    session.last_activity_at = session.updated_at = now
+    if first_text:
+        # Only an untitled conversation takes its first question as title; a rename made
+        # elsewhere in the meantime (REST) wins over this possibly stale `session` object.
+        title = _title_from(first_text)
+        if ChatSession.objects.filter(pk=session.pk, title="").update(title=title):
+            session.title = title
 
 
 def _title_from(text: str) -> str:

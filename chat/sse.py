@@ -38,24 +38,24 @@ async def stream(request):
         body = json_body(request, max_bytes=settings.CHAT_MAX_FRAME_BYTES)
         page = parse_page(body.get("page")).as_dict()
         tz = body.get("timezone") if isinstance(body.get("timezone"), str) else None
+        ip = client_ip(getattr(request, "scope", None))
         if body.get("regenerate") is True:
             if not body.get("session"):
                 raise InvalidInput("`regenerate` needs the `session` to answer again.")
             session = await database_sync_to_async(asking.session_for)(owner, body["session"])
             first: list[dict] = []
-            events = await asking.regenerate(session=session, owner=owner, page=page, tz=tz)
+            events = await asking.regenerate(session=session, owner=owner, page=page, tz=tz, ip=ip)
         else:
-            incoming = parse_message(body.get("message"))
-            session = await database_sync_to_async(asking.session_for)(owner, body.get("session"))
-            asked = await asking.ask(
-                session=session,
-                owner=owner,
-                incoming=incoming,
-                page=page,
-                tz=tz,
-                ip=client_ip(getattr(request, "scope", None)),
+            incoming = await sync_to_async(parse_message, thread_sensitive=False)(
+                body.get("message")
             )
-            first, events = [asked.ack], asked.events
+            session = None
+            if body.get("session"):  # a new conversation is opened only if the question passes
+                session = await database_sync_to_async(asking.session_for)(owner, body["session"])
+            asked = await asking.ask(
+                session=session, owner=owner, incoming=incoming, page=page, tz=tz, ip=ip
+            )
+            session, first, events = asked.session, [asked.ack], asked.events
         history = await database_sync_to_async(asking.history_of)(session)
         usage = await usage_snapshot(owner=owner, tz=tz)
     except ChatError as exc:

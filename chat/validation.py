@@ -18,6 +18,7 @@ DATA_URL = re.compile(r"^data:(?P<type>image/[a-z0-9.+-]+);base64,(?P<data>[A-Za
 PIL_FORMATS = {"image/png": "PNG", "image/jpeg": "JPEG", "image/webp": "WEBP"}
 EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
 MAX_CONTEXT_CHARS = 20_000
+MAX_PIXELS = 40_000_000
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,14 @@ def _verify_image(raw: bytes, media_type: str) -> None:
     try:
         with Image.open(io.BytesIO(raw)) as image:
             actual = image.format
+            if image.width * image.height > MAX_PIXELS:
+                raise TooLarge(
+                    f"The image is {image.width}x{image.height} pixels; send one under "
+                    f"{MAX_PIXELS // 1_000_000} megapixels."
+                )
             image.verify()
+    except Image.DecompressionBombError:
+        raise TooLarge("The image has far too many pixels: send a smaller one.") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         raise UnsupportedImage(
             "The image could not be read: send a valid PNG, JPEG or WebP."

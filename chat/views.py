@@ -141,8 +141,11 @@ def session_export(request, owner, session_id):
 def message_detail(request, owner, message_id):
     message = selectors.message_get(owner=owner, message_id=message_id)
     if request.method == "DELETE":
-        if message.status == message.Status.STREAMING:
-            raise InvalidInput("This reply is still being written: stop it first.")
+        if (
+            message.status == message.Status.STREAMING
+            or message.replies.filter(status=message.Status.STREAMING).exists()
+        ):
+            raise InvalidInput("A reply is still being written here: stop it first.")
         services.message_delete(message=message)
         return HttpResponse(status=204)
     data = json_body(request, max_bytes=MAX_BODY_BYTES)

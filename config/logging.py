@@ -1,8 +1,5 @@
 """structlog, configured once: a console renderer in development, JSON lines in production."""
 
-import logging
-import logging.config
-
 import structlog
 
 

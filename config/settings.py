@@ -70,10 +70,15 @@ TEMPLATES = [
 DATABASES = {
     "default": env.db_url("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
 }
-# Reuse connections: chat reaches the database through database_sync_to_async, which otherwise
-# opens a connection (and, on SQLite, re-runs the PRAGMAs) for every call: 35 ms of a 55 ms
-# time to first token in bench/consumer_ttft.py. Health checks drop connections that died.
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+# SQLite: reuse connections. Chat reaches the database through database_sync_to_async, which
+# otherwise opens a connection and re-runs the PRAGMAs for every call: 35 ms of a 55 ms time to
+# first token in bench/consumer_ttft.py. PostgreSQL: none by default, as Django advises under
+# ASGI (each HTTP request runs its sync code on a thread of its own, so persistent per-thread
+# connections would pile up); put PgBouncer in front for many processes.
+_sqlite = DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
+DATABASES["default"]["CONN_MAX_AGE"] = env.int(
+    "DATABASE_CONN_MAX_AGE", default=60 if _sqlite else 0
+)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the chat consumer's writes and page reads overlap; wait instead of failing on locks.
@@ -195,7 +200,7 @@ CONCIERGE_SUPPORT = {
     "hours": env.str("SUPPORT_HOURS", default="Mon-Fri 9:00-17:00 UTC"),
 }
 
-# No inline script anywhere; model output can load nothing from elsewhere (see config/middleware.py).
+# No inline script anywhere; model output can load nothing from elsewhere (config/middleware.py).
 CONTENT_SECURITY_POLICY = env.str(
     "DJANGO_CONTENT_SECURITY_POLICY",
     default=(
@@ -240,6 +245,8 @@ REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=0.5)
 CHAT_STREAM_RETENTION = env.int("CHAT_STREAM_RETENTION", default=600)
 # Largest WebSocket frame / SSE body accepted (bytes); images are data URLs inside it.
 CHAT_MAX_FRAME_BYTES = env.int("CHAT_MAX_FRAME_BYTES", default=8 * 1024 * 1024)
+# Django's own cap on a request body must let an SSE body with an image through.
+DATA_UPLOAD_MAX_MEMORY_SIZE = CHAT_MAX_FRAME_BYTES + 64 * 1024
 # The assistant's persona and scope (the system prompt), and the prompt's token budgets.
 CONCIERGE_TONE = env.str("CONCIERGE_TONE", default="friendly, concise and precise")
 CONCIERGE_SCOPE = env.str(

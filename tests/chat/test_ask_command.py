@@ -52,6 +52,7 @@ def use_server(server, settings):
     settings.CHAT_GENERATION = {"temperature": 0.1, "top_p": 0.5, "max_tokens": 99}
     return server
 
+
 pytestmark = pytest.mark.django_db  # the command reads the knowledge base
 
 

@@ -38,7 +38,10 @@ async def test_it_streams_a_reply_and_stores_both_messages(connect, fake_provide
     assert ack["id"] == client_id and start["reply_to"] == client_id
     assert [t["seq"] for t in tokens_of(events)] == [0, 1, 2]
     done = events[-1]
-    assert done["status"] == "complete" and done["usage"] == {"input_tokens": 12, "output_tokens": 3}
+    assert done["status"] == "complete" and done["usage"] == {
+        "input_tokens": 12,
+        "output_tokens": 3,
+    }
     assert done["cached"] is False and done["ttft_ms"] is not None
     usage = events[-2]
     assert usage["messages_used"] == 1 and usage["messages_remaining"] >= 0
@@ -212,8 +215,24 @@ async def test_a_logged_in_user_keeps_sessions_across_browsers(connect, fake_pro
         ({"type": "message", "id": str(uuid.uuid4()), "text": "   "}, "invalid"),
         ({"type": "message", "id": str(uuid.uuid4()), "text": "x" * 4001}, "too_large"),
         ({"type": "message", "id": str(uuid.uuid4()), "text": "hi", "universe": "nope"}, "invalid"),
-        ({"type": "message", "id": str(uuid.uuid4()), "text": "hi", "image": "data:text/plain;base64,aGk="}, "unsupported_image"),  # noqa: E501
-        ({"type": "message", "id": str(uuid.uuid4()), "text": "hi", "image": "data:image/png;base64,aGk="}, "unsupported_image"),  # noqa: E501
+        (
+            {
+                "type": "message",
+                "id": str(uuid.uuid4()),
+                "text": "hi",
+                "image": "data:text/plain;base64,aGk=",
+            },
+            "unsupported_image",
+        ),  # noqa: E501
+        (
+            {
+                "type": "message",
+                "id": str(uuid.uuid4()),
+                "text": "hi",
+                "image": "data:image/png;base64,aGk=",
+            },
+            "unsupported_image",
+        ),  # noqa: E501
         ({"type": "rate", "score": 9}, "invalid"),
         ({"type": "stop"}, "invalid"),
     ],
@@ -315,11 +334,22 @@ async def test_asking_the_same_thing_again_escalates(connect, fake_provider):
 @database_sync_to_async
 def orphan_reply(owner_key: str) -> tuple[str, str]:
     """A conversation whose reply was `streaming` when its server process died."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
     from chat import services
     from chat.identity import Owner
 
     session = services.session_create(owner=Owner(user_id=None, visitor_key=owner_key))
     exchange = services.exchange_begin(session=session, client_id=str(uuid.uuid4()), text="Q")
+    # A minute old: past the grace a just-started reply gets before its stream is in Redis.
+    ChatMessage.objects.filter(id=exchange.question.id).update(
+        created_at=timezone.now() - timedelta(minutes=1, seconds=1)
+    )
+    ChatMessage.objects.filter(id=exchange.reply.id).update(
+        created_at=timezone.now() - timedelta(minutes=1)
+    )
     return str(session.id), str(exchange.reply.id)
 
 

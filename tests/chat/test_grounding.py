@@ -47,14 +47,18 @@ async def test_the_reply_cites_the_entries_it_was_grounded_in(connect, fake_prov
 
     entry = help_center["How do I delete my account?"]
     sources = next(e for e in events if e["type"] == "sources")
-    assert sources["items"][0] == {"id": str(entry.pk), "title": entry.title, "url": entry_url(entry)}
+    assert sources["items"][0] == {
+        "id": str(entry.pk),
+        "title": entry.title,
+        "url": entry_url(entry),
+    }
     assert [e["type"] for e in events].index("sources") < [e["type"] for e in events].index("done")
     system = fake_provider.calls[0][0].content
     assert "[1] How do I delete my account?" in system and "Privacy" in system
     assert "cite them" in system
-    reply = await database_sync_to_async(
-        ChatMessage.objects.get
-    )(session_id=ready["session"], role="assistant")
+    reply = await database_sync_to_async(ChatMessage.objects.get)(
+        session_id=ready["session"], role="assistant"
+    )
     assert reply.sources == sources["items"]
 
 
@@ -64,7 +68,9 @@ def entry_url(entry: KnowledgeBaseEntry) -> str:
     return url_of(entry)
 
 
-async def test_with_nothing_relevant_the_prompt_asks_for_honesty(connect, fake_provider, help_center):
+async def test_with_nothing_relevant_the_prompt_asks_for_honesty(
+    connect, fake_provider, help_center
+):
     client = await connect()
     await client.hello()
     await client.ask("What is the airspeed velocity of an unladen swallow?")
