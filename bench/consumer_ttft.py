@@ -134,9 +134,12 @@ def main() -> None:
     result["added_p50_ms"] = round(result["consumer_p50_ms"] - result["direct_p50_ms"], 3)
     result["added_p95_ms"] = round(result["consumer_p95_ms"] - result["direct_p95_ms"], 3)
     print(f"time to first token over {args.runs} runs (zero-delay scripted model):")
-    print(f"  provider directly:   p50 {result['direct_p50_ms']} ms, p95 {result['direct_p95_ms']} ms")
-    print(f"  through the consumer: p50 {result['consumer_p50_ms']} ms, p95 {result['consumer_p95_ms']} ms")
-    print(f"  added by the consumer: p50 {result['added_p50_ms']} ms, p95 {result['added_p95_ms']} ms")
+    for label, key in (
+        ("provider directly", "direct"),
+        ("through the consumer", "consumer"),
+        ("added by the consumer", "added"),
+    ):
+        print(f"  {label}: p50 {result[key + '_p50_ms']} ms, p95 {result[key + '_p95_ms']} ms")
     print(json.dumps(result))
 
 

@@ -17,6 +17,28 @@ from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: 
 
 from chat.routing import websocket_urlpatterns  # noqa: E402
 
+
+def _warm_up_knowledge() -> None:
+    """Load the embedding model and build the search index before the first question needs
+    them (3 to 10 s), in the background so the server starts listening at once."""
+    import threading
+
+    from knowledge.search import warm_up
+
+    def run() -> None:
+        try:
+            warm_up()
+        except Exception:  # noqa: BLE001 - search loads lazily on the first question instead
+            import structlog
+
+            structlog.get_logger(__name__).warning("knowledge_warm_up_failed", exc_info=True)
+
+    threading.Thread(target=run, name="knowledge-warm-up", daemon=True).start()
+
+
+if settings.KNOWLEDGE_WARM_UP and "knowledge" in settings.INSTALLED_APPS:
+    _warm_up_knowledge()
+
 application = ProtocolTypeRouter(
     {
         "http": ASGIStaticFilesHandler(django_http) if settings.SERVE_STATIC else django_http,

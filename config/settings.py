@@ -301,3 +301,6 @@ KNOWLEDGE_INDEX_CHECK_SECONDS = env.float("KNOWLEDGE_INDEX_CHECK_SECONDS", defau
 KNOWLEDGE_QUERY_THREADS = env.int("KNOWLEDGE_QUERY_THREADS", default=1)
 # The knowledge base's version stamp (the response cache keys on it; see chat/retrieval.py).
 CHAT_KNOWLEDGE_VERSION = env.str("CHAT_KNOWLEDGE_VERSION", default="knowledge.selectors.kb_version")
+
+# Load the embedding model and build the search index when a server process starts (config/asgi.py).
+KNOWLEDGE_WARM_UP = env.bool("KNOWLEDGE_WARM_UP", default=True)

@@ -15,4 +15,4 @@ for line in (root / ".env.example").read_text().splitlines():
         line = "DJANGO_DEBUG=true"
     lines.append(line)
 target.write_text("\n".join(lines) + "\n")
-print(f">> Wrote {target.name} (development settings, fresh DJANGO_SECRET_KEY). Edit it to configure.")
+print(f">> Wrote {target.name} (development settings, fresh secret key): edit it to configure.")

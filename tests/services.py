@@ -37,7 +37,8 @@ def require_postgres() -> str:
     import psycopg
 
     try:
-        with psycopg.connect(POSTGRES_URL.replace("postgres://", "postgresql://"), connect_timeout=2):
+        url = POSTGRES_URL.replace("postgres://", "postgresql://")
+        with psycopg.connect(url, connect_timeout=2):
             pass
     except psycopg.Error as exc:
         missing(f"PostgreSQL is not reachable at {POSTGRES_URL}: {exc}".strip())

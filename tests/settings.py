@@ -9,6 +9,7 @@ os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
 os.environ.setdefault("CHAT_PROVIDER", "offline")
 os.environ.setdefault("LOG_JSON", "false")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
+os.environ.setdefault("KNOWLEDGE_WARM_UP", "false")  # tests load search when they need it
 
 from config.settings import *  # noqa: E402, F403
 

@@ -128,7 +128,10 @@ def hostile_server(tmp_path_factory, browser):
     server.stop()
 
 
-ACTIVE = "script, img, iframe, object, embed, form, input, svg, math, style, link, meta, base, video, audio, details, body"
+ACTIVE = (
+    "script, img, iframe, object, embed, form, input, svg, math, style, link, meta, base, "
+    "video, audio, details, body"
+)
 
 
 def test_fifty_hostile_outputs_run_no_script_and_load_nothing(browser, hostile_server, attacker):
