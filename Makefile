@@ -44,6 +44,7 @@ run: seed
 
 test: install-dev
 	@bash scripts/ensure_chromium.sh
+	$(VENV)/bin/ruff check .
 	bash scripts/test.sh
 
 test-fast: install-dev

@@ -155,8 +155,17 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.follower = asyncio.create_task(self._relay(events))
 
     async def _relay(self, events) -> None:
-        async for event in events:
-            await self.send_json(event)
+        done = False
+        try:
+            async for event in events:
+                await self.send_json(event)
+                done = done or event["type"] == "done"
+        except Exception:  # noqa: BLE001 - tell the client rather than go quiet
+            log.exception("relay_failed")
+        if not done:
+            await self.send_error(
+                ChatError("The rest of this reply could not be delivered. Reload to see it.")
+            )
 
     async def send_json(self, content: dict) -> None:
         await self.send(text_data=json.dumps(content))

@@ -5,7 +5,8 @@ from django.conf import settings
 
 
 class ContentSecurityPolicyMiddleware:
-    """Send `settings.CONTENT_SECURITY_POLICY` on every response that has no policy of its own.
+    """Send `settings.CONTENT_SECURITY_POLICY` on every response that has no policy of its own
+    (and give the API's 405 refusals the API's JSON error shape).
 
     The policy forbids inline script: the widget is one external file configured through data-
     attributes, and model output is drawn as DOM nodes, so a reply that smuggles markup in can
@@ -30,9 +31,30 @@ class ContentSecurityPolicyMiddleware:
         return self._secure(request, await self.get_response(request))
 
     def _secure(self, request, response):
+        if response.status_code == 405 and request.path.startswith("/api/"):
+            response = _method_not_allowed(request, response)
         if "Content-Security-Policy" not in response:
             policy = settings.CONTENT_SECURITY_POLICY
             if request.path.startswith("/admin/"):
                 policy = policy.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'")
             response["Content-Security-Policy"] = policy
         return response
+
+
+def _method_not_allowed(request, response):
+    """The API's refusals are JSON, also Django's own 405 (require_http_methods)."""
+    from django.http import JsonResponse
+
+    allowed = response.get("Allow", "")
+    json_response = JsonResponse(
+        {
+            "error": {
+                "code": "invalid",
+                "message": f"{request.method} is not allowed here; use {allowed or 'GET'}.",
+            }
+        },
+        status=405,
+    )
+    if allowed:
+        json_response["Allow"] = allowed
+    return json_response

@@ -73,3 +73,10 @@ def test_the_api_answers_unknown_paths_with_json(client):
     response = client.get("/api/nope/")
     assert response.status_code == 404
     assert json.loads(response.content)["error"]["code"] == "not_found"
+
+
+def test_a_wrong_method_on_the_api_is_a_json_405(client):
+    response = client.put("/api/chat/sessions/")
+    assert response.status_code == 405
+    assert response.json()["error"]["code"] == "invalid"
+    assert "GET" in response["Allow"] and "PUT" in response.json()["error"]["message"]

@@ -463,6 +463,17 @@
     for (const [id, node] of waiting) { users.set(id, node); place(node); }
     if (waiting.length) typing(true);
   }
+  function catchUp(list) {
+    // After a reconnect: a reply that ended while we were away is shown as stored (its stream
+    // may have expired, so its last tokens would never arrive).
+    for (const m of list) {
+      const r = m.role === "assistant" && m.status !== "streaming" && replies.get(m.id);
+      if (r && r.status === "streaming" && m.text.length >= r.text.length) {
+        r.text = m.text;
+        r.seq = Infinity;
+      }
+    }
+  }
   function showError(text, action, waitSeconds) {
     errText.textContent = text;
     retryAction = action;
@@ -507,7 +518,7 @@
     live = everReady = true;
     wsFails = attempt = 0;
     setConn("open");
-    if (!shown || changed) { showHistory(f.history || []); shown = true; }
+    if (!shown || changed) { showHistory(f.history || []); shown = true; } else catchUp(f.history || []);
     for (const id of pending) ws.send(JSON.stringify(sent.get(id)));
     for (const fr of outbox.splice(0)) ws.send(JSON.stringify(fr));
     clearInterval(pingTimer);
