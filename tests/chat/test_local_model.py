@@ -63,6 +63,7 @@ async def test_it_lists_the_embedded_model_and_is_healthy(provider):
     assert health.models_available >= 1
 
 
+@pytest.mark.django_db  # ask reads the help center for passages
 def test_ask_prints_a_real_answer_and_the_stats_line(local_model_url, settings):
     settings.CHAT_PROVIDER = "openai"
     settings.OPENAI_BASE_URL = local_model_url
