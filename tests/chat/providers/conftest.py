@@ -24,41 +24,35 @@ def anthropic_server():
         yield server
 
 
-@pytest.fixture
-async def make_openai(openai_server):
-    """Build an OpenAIProvider for the fake server; retries take milliseconds."""
-    made: list[OpenAIProvider] = []
+class ProviderFactory:
+    """Builds providers pointed at a fake server (retries take milliseconds); closes them all."""
 
-    def make(**kwargs) -> OpenAIProvider:
-        kwargs.setdefault("api_key", "sk-test")
-        kwargs.setdefault("base_url", f"{openai_server.url}/v1")
-        kwargs.setdefault("timeouts", FAST)
-        kwargs.setdefault("max_retries", 2)
-        kwargs.setdefault("backoff_base", 0.01)
-        provider = OpenAIProvider(**kwargs)
-        made.append(provider)
+    def __init__(self, cls, **defaults) -> None:
+        self.cls = cls
+        self.defaults = {"timeouts": FAST, "max_retries": 2, "backoff_base": 0.01, **defaults}
+        self.made: list = []
+
+    def __call__(self, **kwargs):
+        provider = self.cls(**{**self.defaults, **kwargs})
+        self.made.append(provider)
         return provider
 
-    yield make
-    for provider in made:
-        await provider.aclose()
+    async def aclose(self) -> None:
+        for provider in self.made:
+            await provider.aclose()
+
+
+@pytest.fixture
+async def make_openai(openai_server):
+    factory = ProviderFactory(OpenAIProvider, api_key="sk-test", base_url=f"{openai_server.url}/v1")
+    yield factory
+    await factory.aclose()
 
 
 @pytest.fixture
 async def make_anthropic(anthropic_server):
-    """Build an AnthropicProvider for the fake server; retries take milliseconds."""
-    made: list[AnthropicProvider] = []
-
-    def make(**kwargs) -> AnthropicProvider:
-        kwargs.setdefault("api_key", "sk-ant-test")
-        kwargs.setdefault("base_url", anthropic_server.url)
-        kwargs.setdefault("timeouts", FAST)
-        kwargs.setdefault("max_retries", 2)
-        kwargs.setdefault("backoff_base", 0.01)
-        provider = AnthropicProvider(**kwargs)
-        made.append(provider)
-        return provider
-
-    yield make
-    for provider in made:
-        await provider.aclose()
+    factory = ProviderFactory(
+        AnthropicProvider, api_key="sk-ant-test", base_url=anthropic_server.url
+    )
+    yield factory
+    await factory.aclose()
