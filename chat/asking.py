@@ -232,14 +232,4 @@ def _reap_if_orphaned(reply: ChatMessage) -> ChatMessage:
     reply.refresh_from_db()
     if reply.status != ChatMessage.Status.STREAMING:
         return reply
-    try:
-        return services.message_finish(
-            message_id=reply.id,
-            status=ChatMessage.Status.INTERRUPTED,
-            text=reply.text,
-            error_code="internal",
-            error="The server restarted while this reply was being written. Press retry.",
-        )
-    except services.InvalidTransition:
-        reply.refresh_from_db()
-        return reply
+    return services.message_interrupt_orphan(message_id=reply.id)

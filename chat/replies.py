@@ -344,6 +344,8 @@ async def _finish(request, stream: streams.ReplyStream, outcome: Outcome, starte
             metadata=outcome.metadata,
             cached=outcome.cached,
         )
+        if request.regenerate and outcome.text:
+            await sync_to_async(services.replies_supersede)(reply_id=request.reply_id)
     except (InvalidTransition, ChatMessage.DoesNotExist):
         log.warning("reply_finish_skipped", reason="message deleted or already finished")
     except Exception:  # noqa: BLE001 - the database is down: still end the stream for clients

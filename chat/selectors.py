@@ -41,10 +41,6 @@ def session_exists(*, session_id) -> bool:
         return False
 
 
-def session_latest(*, owner: Owner) -> ChatSession | None:
-    return ChatSession.objects.filter(_owned_by(owner), status=ChatSession.Status.ACTIVE).first()
-
-
 def message_get(*, owner: Owner, message_id) -> ChatMessage:
     try:
         return ChatMessage.objects.select_related("session").get(

@@ -140,14 +140,16 @@ def exchange_begin(
 
 @transaction.atomic
 def reply_regenerate(*, session: ChatSession, provider: str = "", model: str = "") -> Exchange:
-    """Replace the last assistant reply with a new `streaming` one to the same question."""
+    """Start a new `streaming` reply to the last question, to replace the current one."""
     ChatSession.objects.select_for_update().filter(pk=session.pk).first()
     if selectors.session_has_streaming(session=session):
         raise Busy("A reply is still being written in this conversation. Wait or press stop.")
     question = selectors.message_last_user(session=session)
     if question is None:
         raise NotFound("There is no question to answer again in this conversation.")
-    question.replies.all().delete()
+    # An earlier answer with text stays until the new one has text (replies_supersede): a
+    # regeneration that fails must not lose it. Empty ones (failed) have nothing to keep.
+    question.replies.filter(text="").delete()
     reply = _reply_create(session=session, question=question, provider=provider, model=model)
     _session_touch(session=session)
     return Exchange(question, reply, created=True)
@@ -210,20 +212,48 @@ def message_delete(*, message: ChatMessage) -> None:
     message.delete()
 
 
-def messages_reap_stale(*, older_than: timedelta) -> int:
-    """Mark replies left `streaming` by a crashed process as `interrupted`. Return the count."""
-    cutoff = timezone.now() - older_than
-    count = ChatMessage.objects.filter(
-        status=ChatMessage.Status.STREAMING, created_at__lt=cutoff
-    ).update(
-        status=ChatMessage.Status.INTERRUPTED,
-        error_code="internal",
-        error="The server stopped while this reply was being written.",
-        finished_at=timezone.now(),
+def replies_supersede(*, reply_id) -> int:
+    """Delete the earlier replies to the same question once a regenerated one is stored."""
+    reply = ChatMessage.objects.get(id=reply_id)
+    return (
+        ChatMessage.objects.filter(reply_to_id=reply.reply_to_id).exclude(id=reply.id).delete()[0]
     )
+
+
+def message_interrupt_orphan(*, message_id) -> ChatMessage:
+    """Mark a reply that a dead process left `streaming` as `interrupted` (once; a reply that
+    finished meanwhile is returned as it is)."""
+    try:
+        return _interrupt(message_id)
+    except InvalidTransition:
+        return ChatMessage.objects.get(id=message_id)
+
+
+def messages_reap_stale(*, older_than: timedelta) -> int:
+    """Settle every reply left `streaming` for longer than `older_than` (`manage.py
+    reap_replies`): a conversation nobody reopens is otherwise settled only when asked for."""
+    cutoff = timezone.now() - older_than
+    stale = ChatMessage.objects.filter(status=ChatMessage.Status.STREAMING, created_at__lt=cutoff)
+    count = 0
+    for message_id in stale.values_list("id", flat=True):
+        try:
+            _interrupt(message_id)
+            count += 1
+        except InvalidTransition:
+            pass  # it finished while we looked
     if count:
         log.warning("stale_replies_interrupted", count=count)
     return count
+
+
+def _interrupt(message_id) -> ChatMessage:
+    return message_finish(
+        message_id=message_id,
+        status=ChatMessage.Status.INTERRUPTED,
+        text="",
+        error_code="internal",
+        error="The server restarted while this reply was being written. Press retry.",
+    )
 
 
 def _reply_create(

@@ -174,10 +174,6 @@ def stream_open(message_id: str) -> ReplyStream:
     return stream
 
 
-def stream_local(message_id: str) -> ReplyStream | None:
-    return _local.get(str(message_id))
-
-
 async def stream_request_stop(message_id: str) -> bool:
     """Ask the reply to stop, wherever it runs. Return False when no running reply was found."""
     message_id = str(message_id)
@@ -266,10 +262,6 @@ async def _redis_subscribe(message_id: str, *, after_seq: int | None) -> AsyncIt
                     yield event
                 if event["type"] in FINAL_TYPES:
                     return
-
-
-def streams_running() -> int:
-    return sum(1 for s in _local.values() if not s.finished)
 
 
 def monotonic_ms(start: float) -> int:

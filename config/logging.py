@@ -52,6 +52,7 @@ def configure_logging(*, json_logs: bool, level: str = "INFO") -> dict:
             "django.db.backends": {"level": "WARNING"},
             "httpx": {"level": "WARNING"},
             "httpcore": {"level": "WARNING"},
+            "sentence_transformers": {"level": "WARNING"},
             # The openai and anthropic SDKs run on httpx2, which logs every request at INFO.
             "httpx2": {"level": "WARNING"},
             "httpcore2": {"level": "WARNING"},

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 
 import pytest
@@ -270,6 +269,24 @@ async def test_a_foreign_origin_is_refused_at_the_handshake(connect, fake_provid
     assert client.connected is False
 
 
+async def test_a_regeneration_that_yields_nothing_keeps_the_previous_answer(
+    connect, fake_provider
+):
+    fake_provider.enqueue(["Good answer"])
+    fake_provider.enqueue([5, "too late"])
+    client = await connect()
+    ready = await client.hello()
+    await client.ask("Again?")
+    await client.receive_until("done")
+    await client.send({"type": "regenerate"})
+    await client.receive_until("start")
+    await client.send({"type": "stop"})
+    events = await client.receive_until("done")
+    assert events[-1]["status"] == "stopped"
+    texts = [(m.text, m.status) for m in await stored(ready["session"])]
+    assert texts == [("Again?", "complete"), ("Good answer", "complete"), ("", "stopped")]
+
+
 async def test_regenerate_replaces_the_last_reply(connect, fake_provider):
     fake_provider.enqueue(["First try"])
     fake_provider.enqueue(["Second try"])
@@ -303,7 +320,6 @@ async def test_a_new_page_during_a_reply_follows_it_from_the_start(connect, fake
     await other_page.hello(session=ready["session"])
     events = await other_page.receive_until("done")
     assert "".join(t["text"] for t in tokens_of(events)) == "one two"
-    await asyncio.sleep(0)
 
 
 async def test_asking_for_a_person_offers_the_human_contact_once(connect, fake_provider):

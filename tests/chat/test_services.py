@@ -131,3 +131,30 @@ def test_a_user_session_is_not_visible_to_an_anonymous_visitor_with_the_same_key
 def test_ratings_outside_one_to_five_are_refused_by_the_database(session):
     with pytest.raises(IntegrityError):
         ChatSession.objects.filter(id=session.id).update(rating=6)
+
+
+def test_the_reap_command_settles_stale_replies(session):
+    import io
+    from datetime import timedelta
+
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    exchange = services.exchange_begin(session=session, client_id="c-1", text="Q")
+    ChatMessage.objects.filter(id=exchange.reply.id).update(
+        created_at=timezone.now() - timedelta(hours=3)
+    )
+    out = io.StringIO()
+    call_command("reap_replies", "--older-than", "3600", stdout=out)
+    assert out.getvalue().strip() == "1 stale reply marked interrupted."
+    assert ChatMessage.objects.get(id=exchange.reply.id).status == "interrupted"
+
+
+def test_regenerate_keeps_the_old_answer_until_the_new_one_has_text(session):
+    exchange = services.exchange_begin(session=session, client_id="c-1", text="Q")
+    services.message_finish(message_id=exchange.reply.id, status="complete", text="Old answer")
+    again = services.reply_regenerate(session=session)
+    assert ChatMessage.objects.filter(id=exchange.reply.id).exists()  # not lost yet
+    services.message_finish(message_id=again.reply.id, status="complete", text="New answer")
+    assert services.replies_supersede(reply_id=again.reply.id) == 1
+    assert [m.text for m in session.messages.all()] == ["Q", "New answer"]
