@@ -13,7 +13,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 
-from chat.breaker import breakers_snapshot
+from chat.guards.breaker import breakers_snapshot
 from chat.providers import get_provider
 from chat.redis_pool import redis_status
 

@@ -1,6 +1,7 @@
 from django.urls import path
 
-from chat import sse, views
+from chat import views
+from chat.live import sse
 
 urlpatterns = [
     path("api/health/", views.health, name="health"),

@@ -15,14 +15,15 @@ from django.conf import settings
 from django.http import FileResponse, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from chat import selectors, services, streams
+from chat import selectors, services
+from chat.live import streams
 from chat.exceptions import ChatError, InvalidInput, NotFound
 from chat.health import health_report
 from chat.http import chat_error_response, error_response, json_body
 from chat.identity import owner_from_request
 from chat.providers import ProviderError, get_provider
-from chat.quotas import usage_snapshot
-from chat.universes import universe_get, universe_list
+from chat.guards.quotas import usage_snapshot
+from chat.reply.universes import universe_get, universe_list
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_PAGE = 100

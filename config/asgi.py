@@ -15,7 +15,7 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
-from chat.routing import websocket_urlpatterns  # noqa: E402
+from chat.live.routing import websocket_urlpatterns  # noqa: E402
 
 
 def _warm_up_knowledge() -> None:

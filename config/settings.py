@@ -257,15 +257,29 @@ CHAT_HISTORY_TOKENS = env.int("CHAT_HISTORY_TOKENS", default=1000)
 CHAT_PASSAGE_TOKENS = env.int("CHAT_PASSAGE_TOKENS", default=1200)
 CHAT_PASSAGES = env.int("CHAT_PASSAGES", default=3)
 
-# What the assistant can talk about; apps add theirs (see chat/universes.py).
-CHAT_UNIVERSES: dict[str, dict] = {
-    "general": {
-        "label": "Help",
-        "intro": "Ask anything about this site, its services and your account.",
-        "token_budget": 800,
-        "loader": "",
-    },
-}
+# Universes (what the assistant can talk about) are registered by apps in AppConfig.ready():
+# see chat/reply/universes.py. Seconds a universe loader or context source may take before the
+# reply goes on without it.
+CHAT_CONTEXT_DEADLINE = env.float("CHAT_CONTEXT_DEADLINE", default=0.5)
+# The intent router (dotted path; empty: every question stays in the default universe), and the
+# confidence below which it leaves a question in the default universe.
+CHAT_INTENT_ROUTER = env.str("CHAT_INTENT_ROUTER", default="knowledge.routing.route")
+CHAT_ROUTER_MIN_CONFIDENCE = env.float("CHAT_ROUTER_MIN_CONFIDENCE", default=0.45)
+# The host site's own role for a user ("client", "provider", ...): dotted path of
+# `role(user) -> str`; empty when the site has none. Only what it returns enters the prompt.
+CHAT_USER_ROLE = env.str("CHAT_USER_ROLE", default="")
+# Prompt profile: "small" (tiny local models: fewer passages, strict and short) or "large";
+# empty picks small for the embedded local model and large otherwise.
+CHAT_MODEL_PROFILE = env.str("CHAT_MODEL_PROFILE", default="")
+if not CHAT_MODEL_PROFILE:
+    CHAT_MODEL_PROFILE = "small" if CHAT_MODEL == LOCAL_MODEL_ALIAS else "large"
+# Models that read images (comma-separated; "*" for all). Others get the chart's facts only.
+CHAT_VISION_MODELS = env.list("CHAT_VISION_MODELS", default=["gpt-4o", "gpt-4o-mini", "*claude*"])
+# What a signed-in visitor may choose per conversation (the operator's admin can change both).
+CHAT_VISITOR_MODELS = env.list("CHAT_VISITOR_MODELS", default=[])
+CHAT_VISITOR_OPTIONS = env.list("CHAT_VISITOR_OPTIONS", default=[])
+# The operator's overlay on this configuration (chat/config.py); empty: environment only.
+CHAT_CONFIG_OVERLAY = env.str("CHAT_CONFIG_OVERLAY", default="")
 
 # --- Limits: rate limit, daily quotas, response cache, provider circuit breaker ------------------
 # Sliding-window rate limit per user / anonymous visitor: "N/second", "N/minute" or "N/hour";

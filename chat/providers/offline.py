@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 import structlog
 from channels.db import database_sync_to_async
 
-from chat import retrieval
+from chat.reply import retrieval
 from chat.providers.base import (
     GenerationOptions,
     ModelInfo,

@@ -19,8 +19,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 
-from chat import retrieval
-from chat.prompts import PromptBuilder, PromptInput
+from chat.reply import retrieval
+from chat.reply.prompt import PromptBuilder, PromptInput
 from chat.providers import (
     GenerationOptions,
     PromptMessage,
@@ -29,7 +29,7 @@ from chat.providers import (
     Usage,
     get_provider,
 )
-from chat.retrieval import Passage
+from chat.reply.retrieval import Passage
 
 QUIT_WORDS = ("exit", "quit")
 

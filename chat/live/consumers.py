@@ -1,7 +1,7 @@
 """The live chat WebSocket, `/ws/chat/`, speaking PROTOCOL.md.
 
 Thin on purpose: parse a frame, call a service, relay a reply's events. Channels runs handlers
-one at a time, so a reply is generated in its own task (chat.replies) and relayed by another
+one at a time, so a reply is generated in its own task (chat.reply.lifecycle) and relayed by another
 (`_follow`): a `stop` frame is handled while a reply streams. Closing the socket cancels only the
 relay; the reply goes on, is stored, and a reconnect can resume it.
 """
@@ -18,19 +18,21 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from chat import asking, selectors, services, streams
+from chat import selectors, services
+from chat import usecases as asking
+from chat.live import streams
 from chat.exceptions import ChatError, InvalidInput, NotFound, TooLarge
 from chat.identity import Owner, client_ip, visitor_key_for
 from chat.models import ChatMessage, ChatSession
-from chat.quotas import usage_snapshot
-from chat.universes import universe_list
+from chat.guards.quotas import usage_snapshot
+from chat.reply.universes import universe_list
 from chat.validation import parse_message, parse_page
 
 log = structlog.get_logger(__name__)
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
-    # Reply events travel through chat.streams, not the channel layer: no socket needs a
+    # Reply events travel through chat.live.streams, not the channel layer: no socket needs a
     # channel of its own (with Redis, that would be a blocking connection per socket).
     channel_layer_alias = None
 

@@ -7,7 +7,7 @@ import re
 
 from django.conf import settings
 
-from chat.response_cache import normalise_question
+from chat.guards.cache import normalise_question
 
 ASKS_FOR_PERSON = re.compile(
     r"\b(human|real person|a person|someone real|live agent|an agent|operator|customer service"

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from django.conf import settings
 
 from chat.providers.base import ImageInput, PromptMessage, estimate_tokens
-from chat.retrieval import Passage
-from chat.universes import Universe
+from chat.reply.retrieval import Passage
+from chat.reply.universes import Universe
 
 
 @dataclass(frozen=True)

@@ -14,12 +14,16 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.utils import timezone
 
-from chat import limits, quotas, replies, selectors, services, streams
+from chat import selectors, services
+from chat.guards import limits
+from chat.guards import quotas
+from chat.reply import lifecycle as replies
+from chat.live import streams
 from chat.exceptions import ChatError, NotFound, QuotaExceeded, RateLimited
 from chat.identity import Owner
 from chat.models import ChatMessage, ChatSession
 from chat.providers.base import estimate_tokens
-from chat.universes import universe_get
+from chat.reply.universes import universe_get
 from chat.validation import MessageIn, image_file
 
 HISTORY_LIMIT = 50

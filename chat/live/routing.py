@@ -1,6 +1,6 @@
 from django.urls import path
 
-from chat import consumers
+from chat.live import consumers
 
 websocket_urlpatterns = [
     path("ws/chat/", consumers.ChatConsumer.as_asgi()),

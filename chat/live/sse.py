@@ -18,12 +18,12 @@ from django.conf import settings
 from django.http import StreamingHttpResponse
 from django.views.decorators.http import require_POST
 
-from chat import asking
+from chat import usecases as asking
 from chat.exceptions import ChatError, InvalidInput
 from chat.http import chat_error_response, json_body
 from chat.identity import client_ip, owner_from_request
-from chat.quotas import usage_snapshot
-from chat.universes import universe_list
+from chat.guards.quotas import usage_snapshot
+from chat.reply.universes import universe_list
 from chat.validation import parse_message, parse_page
 
 HEARTBEAT_SECONDS = 15.0

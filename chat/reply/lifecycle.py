@@ -20,17 +20,19 @@ import structlog
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
-from chat import retrieval, services, streams
-from chat.breaker import breaker_for, counts_as_failure
-from chat.escalation import escalation_event, escalation_reason
+from chat import services
+from chat.reply import retrieval
+from chat.live import streams
+from chat.guards.breaker import breaker_for, counts_as_failure
+from chat.reply.escalation import escalation_event, escalation_reason
 from chat.exceptions import InvalidTransition
 from chat.identity import Owner
 from chat.models import ChatMessage, ChatSession
-from chat.prompts import PromptBuilder, PromptInput
+from chat.reply.prompt import PromptBuilder, PromptInput
 from chat.providers import GenerationOptions, ImageInput, Provider, ProviderError, get_provider
-from chat.quotas import quota_charge, usage_snapshot
-from chat.response_cache import CachedReply, cache_get, cache_key, cache_put
-from chat.universes import universe_get
+from chat.guards.quotas import quota_charge, usage_snapshot
+from chat.guards.cache import CachedReply, cache_get, cache_key, cache_put
+from chat.reply.universes import universe_get
 
 log = structlog.get_logger(__name__)
 

@@ -1,0 +1,77 @@
+"""The assistant's effective configuration: environment defaults, overlaid by the operator's.
+
+Everything a reply needs to know about *how* to answer (provider, model, base URL, generation
+defaults, persona, which choices visitors may make) is read here and nowhere else. Environment
+variables (config/settings.py) are the defaults; the operator's settings in the admin (issue 15:
+`chat.operator`) overlay them and reach every process within seconds. A reply resolves this once,
+at its start, into a `chat.reply.choice.ModelChoice` that it carries to the end.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+
+@dataclass(frozen=True)
+class AssistantConfig:
+    provider: str
+    model: str
+    generation: dict[str, Any]  # temperature, top_p, top_k, repeat_penalty, max_tokens, stop, ...
+    base_url: str = ""  # for the openai provider; "" keeps the provider's own setting
+    api_key: str = ""  # decrypted operator key; "" keeps the environment's
+    profile: str = "large"  # prompt profile: small (tiny local models) or large
+    site_name: str = "Concierge"
+    tone: str = ""
+    scope: str = ""
+    support: dict[str, str] = field(default_factory=dict)
+    vision_models: tuple[str, ...] = ()  # models that read images ("*" for every model)
+    visitor_models: tuple[str, ...] = ()  # models a signed-in visitor may pick (none: no choice)
+    visitor_options: tuple[str, ...] = ()  # options a signed-in visitor may set (temperature ...)
+
+    def sees_images(self, model: str | None = None) -> bool:
+        model = model or self.model
+        return any(fnmatch.fnmatchcase(model, pattern) for pattern in self.vision_models)
+
+
+def env_config() -> AssistantConfig:
+    """The configuration the environment gives, before any operator override."""
+    return AssistantConfig(
+        provider=settings.CHAT_PROVIDER,
+        model=settings.CHAT_MODEL,
+        generation=dict(settings.CHAT_GENERATION),
+        profile=settings.CHAT_MODEL_PROFILE,
+        site_name=settings.CONCIERGE_SITE_NAME,
+        tone=settings.CONCIERGE_TONE,
+        scope=settings.CONCIERGE_SCOPE,
+        support=dict(settings.CONCIERGE_SUPPORT),
+        vision_models=tuple(settings.CHAT_VISION_MODELS),
+        visitor_models=tuple(settings.CHAT_VISITOR_MODELS),
+        visitor_options=tuple(settings.CHAT_VISITOR_OPTIONS),
+    )
+
+
+def assistant_config() -> AssistantConfig:
+    """The effective configuration now (cheap: call it once per reply, not per token)."""
+    overlay = _overlay()
+    return overlay(env_config()) if overlay is not None else env_config()
+
+
+def _overlay():
+    """The operator's overlay, `(AssistantConfig) -> AssistantConfig`, when one is installed
+    (settings.CHAT_CONFIG_OVERLAY, a dotted path), else None."""
+    path = getattr(settings, "CHAT_CONFIG_OVERLAY", "")
+    if not path:
+        return None
+    return _import(path)
+
+
+@cache
+def _import(path: str) -> Any:
+    return import_string(path)
