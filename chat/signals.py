@@ -26,6 +26,19 @@ conversation_rated = Signal()
 #: sent with `escalation=ConversationEscalated`
 conversation_escalated = Signal()
 
+# Gauges and counters for metrics, sent synchronously on the event loop where they happen:
+# receivers must be cheap (a counter increment), never I/O.
+#: `delta=+1` when a WebSocket opens, `-1` when it closes
+socket_changed = Signal()
+#: `delta=+1` when a reply starts generating in this process, `-1` when it ends
+reply_in_flight = Signal()
+#: `code=` rate_limited, quota_exceeded, busy, too_large, invalid, forbidden, ...
+request_refused = Signal()
+#: `provider=`, `kind=` (an ErrorKind value) when a provider call fails
+provider_failed = Signal()
+#: `provider=`, `state=` closed, open or half_open when a circuit breaker changes state
+breaker_changed = Signal()
+
 
 @dataclass(frozen=True)
 class Asker:
@@ -91,6 +104,11 @@ def _send(signal: Signal, **payload) -> None:
     for receiver, result in signal.send_robust(sender="chat", **payload):
         if isinstance(result, Exception):
             log.error("signal_receiver_failed", receiver=repr(receiver), error=repr(result))
+
+
+def send_now(signal: Signal, **payload) -> None:
+    """Send a metrics signal in place (cheap receivers only); a failing receiver is logged."""
+    _send(signal, **payload)
 
 
 _pending: set[asyncio.Task] = set()
