@@ -34,6 +34,8 @@ class AssistantConfig:
     vision_models: tuple[str, ...] = ()  # models that read images ("*" for every model)
     visitor_models: tuple[str, ...] = ()  # models a signed-in visitor may pick (none: no choice)
     visitor_options: tuple[str, ...] = ()  # options a signed-in visitor may set (temperature ...)
+    # Rate limits and daily quotas (keys of LIMIT_SETTINGS; the operator may override them).
+    limits: dict[str, Any] = field(default_factory=dict)
 
     def sees_images(self, model: str | None = None) -> bool:
         model = model or self.model
@@ -54,7 +56,21 @@ def env_config() -> AssistantConfig:
         vision_models=tuple(settings.CHAT_VISION_MODELS),
         visitor_models=tuple(settings.CHAT_VISITOR_MODELS),
         visitor_options=tuple(settings.CHAT_VISITOR_OPTIONS),
+        limits={key: getattr(settings, name) for key, name in LIMIT_SETTINGS.items()},
     )
+
+
+# AssistantConfig.limits: key -> the setting that gives its environment default.
+LIMIT_SETTINGS = {
+    "rate_limit": "CHAT_RATE_LIMIT",
+    "rate_limit_ip": "CHAT_RATE_LIMIT_IP",
+    "quota_user_messages": "CHAT_QUOTA_USER_MESSAGES",
+    "quota_user_input_tokens": "CHAT_QUOTA_USER_INPUT_TOKENS",
+    "quota_user_output_tokens": "CHAT_QUOTA_USER_OUTPUT_TOKENS",
+    "quota_anon_messages": "CHAT_QUOTA_ANON_MESSAGES",
+    "quota_anon_input_tokens": "CHAT_QUOTA_ANON_INPUT_TOKENS",
+    "quota_anon_output_tokens": "CHAT_QUOTA_ANON_OUTPUT_TOKENS",
+}
 
 
 def assistant_config() -> AssistantConfig:

@@ -171,3 +171,6 @@ class DailyUsage(models.Model):
     @property
     def tokens(self) -> int:
         return self.input_tokens + self.output_tokens
+
+
+from chat.operator.models import AssistantSettings  # noqa: E402, F401  (the operator's row)

@@ -278,8 +278,30 @@ CHAT_VISION_MODELS = env.list("CHAT_VISION_MODELS", default=["gpt-4o", "gpt-4o-m
 # What a signed-in visitor may choose per conversation (the operator's admin can change both).
 CHAT_VISITOR_MODELS = env.list("CHAT_VISITOR_MODELS", default=[])
 CHAT_VISITOR_OPTIONS = env.list("CHAT_VISITOR_OPTIONS", default=[])
+# The widget (issue 14): questions offered to a new visitor (operator's, "|"-separated; empty:
+# help-center questions through the port below), the help-center link, titles by the model.
+CHAT_SUGGESTED_QUESTIONS = [
+    q.strip() for q in env.str("CHAT_SUGGESTED_QUESTIONS", default="").split("|") if q.strip()
+]
+CHAT_SUGGESTIONS_SOURCE = env.str("CHAT_SUGGESTIONS_SOURCE", default="knowledge.selectors.faq_list")
+CONCIERGE_HELP_URL = env.str("CONCIERGE_HELP_URL", default="/help/")
+CHAT_TITLES_BY_MODEL = env.bool("CHAT_TITLES_BY_MODEL", default=True)
 # The operator's overlay on this configuration (chat/config.py); empty: environment only.
-CHAT_CONFIG_OVERLAY = env.str("CHAT_CONFIG_OVERLAY", default="")
+CHAT_CONFIG_OVERLAY = env.str("CHAT_CONFIG_OVERLAY", default="chat.operator.overlay.apply")
+# --- The operator's controls (chat/operator) ---------------------------------------------------
+# Seconds between each process's checks for settings saved in the admin (a cache read).
+CHAT_CONFIG_CHECK_SECONDS = env.float("CHAT_CONFIG_CHECK_SECONDS", default=1.0)
+# Fernet keys for secrets stored in the database (API keys from the admin): comma-separated,
+# newest first; `manage.py rotate_encryption_key` re-encrypts with the first one.
+CONCIERGE_ENCRYPTION_KEY = env.str("CONCIERGE_ENCRYPTION_KEY", default="")
+# Model servers the admin's model manager talks to.
+OLLAMA_BASE_URL = env.str("OLLAMA_BASE_URL", default="http://127.0.0.1:11434")
+LMSTUDIO_BASE_URL = env.str("LMSTUDIO_BASE_URL", default="http://127.0.0.1:1234/v1")
+LOCAL_MODEL_BASE_URL = f"http://127.0.0.1:{LOCAL_MODEL_PORT}/v1"
+# `manage.py cleanup_chats`: close conversations idle this many hours; delete anonymous
+# visitors' conversations idle this many days (0 keeps them).
+CHAT_IDLE_CLOSE_HOURS = env.float("CHAT_IDLE_CLOSE_HOURS", default=24.0)
+CHAT_RETENTION_DAYS = env.int("CHAT_RETENTION_DAYS", default=30)
 
 # --- Limits: rate limit, daily quotas, response cache, provider circuit breaker ------------------
 # Sliding-window rate limit per user / anonymous visitor: "N/second", "N/minute" or "N/hour";
