@@ -237,6 +237,9 @@ DEMO_SEED_COMMANDS: list[tuple[str, list[str]]] = [
         ],
     ),
 ]
+# The 2023 Bahrain Grand Prix for the telemetry pages (telemetry/data/f1_2023_bahrain/README.md).
+if "telemetry" in INSTALLED_APPS:
+    DEMO_SEED_COMMANDS.append(("import_f1", [str(BASE_DIR / "telemetry/data/f1_2023_bahrain")]))
 
 # Seconds a Redis call may take before chat treats Redis as down and uses its in-process fallback.
 REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=0.5)
