@@ -343,3 +343,44 @@ CHAT_KNOWLEDGE_VERSION = env.str("CHAT_KNOWLEDGE_VERSION", default="knowledge.se
 
 # Load the embedding model and build the search index when a server process starts (config/asgi.py).
 KNOWLEDGE_WARM_UP = env.bool("KNOWLEDGE_WARM_UP", default=True)
+
+# --- Analytics (analytics/): dashboard, reports, knowledge gaps, Prometheus metrics -------------
+# Prices per million input and output tokens, per model (keys may be shell patterns); a model
+# missing here (local models, the offline answer) costs nothing. JSON: {"model": [in, out], ...}.
+ANALYTICS_PRICES = env.json(
+    "ANALYTICS_PRICES",
+    default={
+        "gpt-4o-mini*": [0.15, 0.60],
+        "gpt-4o": [2.50, 10.00],
+        "gpt-4o-2*": [2.50, 10.00],
+        "gpt-4.1-mini*": [0.40, 1.60],
+        "gpt-4.1": [2.00, 8.00],
+        "claude-sonnet-4*": [3.00, 15.00],
+        "claude-haiku-4*": [1.00, 5.00],
+        "claude-opus-4*": [15.00, 75.00],
+    },
+)
+ANALYTICS_CURRENCY = env.str("ANALYTICS_CURRENCY", default="USD")
+# How knowledge gaps group paraphrases: the function that embeds a question (empty or dense
+# search off: word overlap), and the similarity at which two questions are one gap.
+ANALYTICS_EMBEDDER = env.str("ANALYTICS_EMBEDDER", default="knowledge.embeddings.encode_query")
+ANALYTICS_GAP_SIMILARITY = env.float("ANALYTICS_GAP_SIMILARITY", default=0.72)
+ANALYTICS_GAP_LEXICAL_SIMILARITY = env.float("ANALYTICS_GAP_LEXICAL_SIMILARITY", default=0.5)
+# Where `weekly_report --email` sends from (Django's email settings; console backend in debug).
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="concierge@localhost")
+EMAIL_BACKEND = env.str(
+    "EMAIL_BACKEND",
+    default="django.core.mail.backends.console.EmailBackend"
+    if DEBUG
+    else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+# GET /metrics: with a token, only `Authorization: Bearer <token>` is served; without one, only
+# requests from the loopback address. prometheus-client reads PROMETHEUS_MULTIPROC_DIR itself:
+# set it (the same empty directory for every daphne process of a host) to sum their metrics.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default="")

@@ -1,0 +1,1 @@
+"""Analytics reads: the dashboard, the weekly report's figures, the CSV exports."""

@@ -1,0 +1,1 @@
+"""Analytics writes: recording chat's signals, knowledge gaps, reports, demo data."""
