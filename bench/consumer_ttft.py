@@ -80,7 +80,7 @@ async def through_consumer(runs: int) -> list[float]:
     from django.contrib.sessions.backends.db import SessionStore
 
     from chat.identity import VISITOR_SESSION_KEY
-    from chat.replies import replies_wait_idle
+    from chat.reply.lifecycle import replies_wait_idle
     from config.asgi import application
 
     def cookie() -> str:

@@ -1,4 +1,4 @@
-"""How many rate-limit checks per second chat.limits does, in process and against a real Redis.
+"""How many rate-limit checks per second chat.guards.limits does, in process and against a real Redis.
 
     .venv/bin/python bench/limiter_bench.py [--tasks 50] [--seconds 2] [--redis-url URL]
 
@@ -37,7 +37,7 @@ def _setup_django(redis_url: str) -> None:
 
 
 async def _run_shape(*, tasks: int, seconds: float, shared: bool, tag: str) -> dict:
-    from chat.limits import rate_limit_hit
+    from chat.guards.limits import rate_limit_hit
 
     latencies: list[float] = []
     allowed = 0
@@ -71,7 +71,7 @@ async def _bench_backend(*, backend: str, tasks: int, seconds: float, redis_url:
     from django.conf import settings
 
     from chat import redis_pool
-    from chat.limits import local_limits_clear
+    from chat.guards.limits import local_limits_clear
 
     settings.REDIS_URL = redis_url if backend == "redis" else ""
     local_limits_clear()

@@ -18,8 +18,8 @@ def fresh_chat_state(settings):
     """Start every test with empty limiter windows, closed breakers and an empty answer cache."""
     from django.core.cache import cache
 
-    from chat.breaker import breakers_reset
-    from chat.limits import local_limits_clear
+    from chat.guards.breaker import breakers_reset
+    from chat.guards.limits import local_limits_clear
     from chat.redis_pool import redis_reset
 
     local_limits_clear()

@@ -18,7 +18,7 @@ import structlog
 from django.conf import settings
 from django.urls import reverse
 
-from chat.retrieval import Passage
+from chat.reply.retrieval import Passage
 from knowledge import embeddings
 from knowledge.models import KnowledgeBaseEntry
 from knowledge.search import postgres

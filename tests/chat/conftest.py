@@ -99,7 +99,7 @@ async def connect():
         return client
 
     yield _connect
-    from chat.replies import replies_wait_idle
+    from chat.reply.lifecycle import replies_wait_idle
 
     await replies_wait_idle()
     for client in clients:

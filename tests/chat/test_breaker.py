@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chat.breaker import (
+from chat.guards.breaker import (
     CircuitBreaker,
     breaker_for,
     breakers_reset,

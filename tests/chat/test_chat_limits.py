@@ -9,8 +9,8 @@ import uuid
 import pytest
 from channels.db import database_sync_to_async
 
-from chat import quotas
-from chat.breaker import breaker_for
+from chat.guards import quotas
+from chat.guards.breaker import breaker_for
 from chat.models import ChatMessage
 from chat.providers import ErrorKind, ProviderError
 

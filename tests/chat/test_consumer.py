@@ -9,7 +9,7 @@ from channels.db import database_sync_to_async
 
 from chat.models import ChatMessage, ChatSession
 from chat.providers import ErrorKind, ProviderError
-from chat.replies import replies_wait_idle
+from chat.reply.lifecycle import replies_wait_idle
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 

@@ -11,7 +11,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from chat import redis_pool
 from chat.identity import Owner
-from chat.limits import (
+from chat.guards.limits import (
     REDIS_PREFIX,
     Rate,
     local_limits_clear,

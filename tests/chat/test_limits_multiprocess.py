@@ -75,7 +75,7 @@ def test_two_processes_hammering_one_key_get_exactly_the_limit_between_them():
 
 async def _burst(key: str, count: int) -> dict:
     from chat import redis_pool
-    from chat.limits import rate_limit_hit
+    from chat.guards.limits import rate_limit_hit
 
     decisions = await asyncio.gather(*(rate_limit_hit(keys=[key]) for _ in range(count)))
     allowed = sum(decision.allowed for decision in decisions)

@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 import pytest
 from django.db import close_old_connections, connection
 
-from chat import quotas
+from chat.guards import quotas
 from chat.identity import Owner
 from chat.models import DailyUsage
-from chat.quotas import quota_charge, quota_check, usage_snapshot
+from chat.guards.quotas import quota_charge, quota_check, usage_snapshot
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -21,7 +21,7 @@ NOON_ISH = datetime(2026, 3, 10, 14, 30, tzinfo=UTC)
 
 @pytest.fixture
 def clock(monkeypatch):
-    """Freeze chat.quotas' clock; `clock.set(datetime)` moves it."""
+    """Freeze chat.guards.quotas' clock; `clock.set(datetime)` moves it."""
 
     class Clock:
         now = NOON_ISH

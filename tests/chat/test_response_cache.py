@@ -11,7 +11,7 @@ from django.core.cache import cache as django_cache
 from structlog.testing import capture_logs
 
 from chat import redis_pool
-from chat.response_cache import CachedReply, cache_get, cache_key, cache_put
+from chat.guards.cache import CachedReply, cache_get, cache_key, cache_put
 from tests.services import free_port, require_redis
 
 REPLY = CachedReply(

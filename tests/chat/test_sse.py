@@ -9,7 +9,7 @@ import pytest
 from django.test import AsyncClient
 
 from chat.models import ChatMessage
-from chat.replies import replies_wait_idle
+from chat.reply.lifecycle import replies_wait_idle
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -105,7 +105,7 @@ async def test_another_visitors_session_is_forbidden(fake_provider):
 
 
 async def test_a_silent_model_gets_heartbeats(fake_provider, monkeypatch):
-    from chat import sse
+    from chat.live import sse
 
     monkeypatch.setattr(sse, "HEARTBEAT_SECONDS", 0.05)
     fake_provider.enqueue(["slow", 0.3, " reply"])
