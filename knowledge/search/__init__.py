@@ -163,7 +163,12 @@ def entry_url(entry: KnowledgeBaseEntry) -> str:
 
 
 def retrieve_passages(query: str, *, category: str | None = None, limit: int = 3) -> list[Passage]:
-    """The chat retriever (settings.CHAT_RETRIEVER): see chat/retrieval.py for the contract."""
+    """The chat retriever (settings.CHAT_RETRIEVER): see chat/reply/retrieval.py for the contract.
+
+    No two passages share a title: StackFAQ has several answers to one question, and a visitor
+    should see the best one as a source, not three links that read the same.
+    """
+    hits = _distinct_titles(entry_search(query, category=category, limit=limit * 3), limit)
     return [
         KnowledgePassage(
             id=str(hit.entry.pk),
@@ -175,8 +180,28 @@ def retrieve_passages(query: str, *, category: str | None = None, limit: int = 3
             attribution=hit.entry.attribution,
             search_mode=hit.mode,
         )
-        for hit in entry_search(query, category=category, limit=limit)
+        for hit in hits
     ]
+
+
+def _distinct_titles(hits: list[SearchHit], limit: int) -> list[SearchHit]:
+    """The best hit of each title, best first, at most `limit`."""
+    seen: set[str] = set()
+    kept = []
+    for hit in hits:
+        title = " ".join(hit.entry.title.lower().split())
+        if title not in seen:
+            seen.add(title)
+            kept.append(hit)
+    return kept[:limit]
+
+
+def embed_texts(texts: list[str]):
+    """Unit vectors of `texts` with the search's own model (settings.CHAT_EMBEDDER: chat's
+    groundedness check and small prompt profile use it); None when dense search is off."""
+    if not embeddings.available():
+        return None
+    return [embeddings.encode_query(text) for text in texts]
 
 
 def warm_up() -> dict:

@@ -1,0 +1,113 @@
+"""Prompt profiles by model size: the small profile's prompt and options, its lead from the best
+passage, its answer when nothing matches, and the out-of-scope decline in both profiles."""
+
+from __future__ import annotations
+
+import pytest
+
+from chat.reply.grounding import check, link_guard, sentence_spans
+from chat.reply.profiles import (
+    LEAD_MAX_CHARS,
+    grounding_instruction,
+    lead_from_passage,
+    no_match_reply,
+    profile_for,
+)
+from chat.reply.retrieval import Passage
+
+SUPPORT = {"email": "support@example.com", "phone": "+1 555 0100", "url": "/help/", "hours": ""}
+SCOPE = "questions about this site and its help center"
+
+LONG_BODY = (
+    "Gmail keeps everything you archive. To find archived mail, open All Mail in the left menu. "
+    "You can also search with in:archive to see only archived conversations. Labels stay on "
+    "archived mail, so a label's view shows it too. Nothing is deleted until you empty the "
+    "trash, which happens after thirty days. Filters can archive new mail automatically. "
+    "Mobile apps show All Mail under the menu as well, in the same place on every phone and "
+    "tablet you sign in with."
+)
+
+
+def passage(body: str, *, score: float = 0.8, title: str = "Where is my archived mail?"):
+    return Passage(id="1", title=title, url="/help/kb/1/", body=body, score=score)
+
+
+def test_the_small_profile_reads_less_and_writes_less():
+    small, large = profile_for("small"), profile_for("large")
+    assert small.passages <= 2 < large.passages
+    options = small.options({"temperature": 0.3, "top_p": 0.9, "max_tokens": 512})
+    assert options == {"temperature": 0.1, "top_p": 0.9, "max_tokens": 160}
+    assert large.options({"temperature": 0.3, "max_tokens": 512}) == {
+        "temperature": 0.3,
+        "max_tokens": 512,
+    }
+
+
+def test_a_profile_never_raises_what_the_operator_set_lower():
+    assert profile_for("small").options({"temperature": 0.0, "max_tokens": 64}) == {
+        "temperature": 0.0,
+        "max_tokens": 64,
+    }
+
+
+def test_an_unknown_profile_gets_the_full_prompt():
+    assert profile_for("medium") == profile_for("large")
+
+
+def test_the_small_instruction_is_short_and_strict():
+    text = grounding_instruction(
+        profile_for("small"), passages=[passage("x")], support=SUPPORT, scope=SCOPE
+    )
+    assert len(text.split()) < 110
+    assert "only the words and facts of the article" in text
+    assert "Never write links, e-mail addresses, phone numbers" in text
+    assert "support@example.com" in text
+
+
+@pytest.mark.parametrize("name", ["small", "large"])
+@pytest.mark.parametrize("with_passages", [True, False])
+def test_both_profiles_tell_the_model_to_decline_questions_outside_the_scope(name, with_passages):
+    passages = [passage("x")] if with_passages else []
+    text = grounding_instruction(profile_for(name), passages=passages, support=SUPPORT, scope=SCOPE)
+    assert f"If the question is not about {SCOPE}, do not answer it from memory" in text
+    assert f"you can only help with {SCOPE}" in text
+
+
+def test_a_near_match_short_passage_is_the_lead_word_for_word():
+    body = "Open **All Mail** in the left menu."
+    assert lead_from_passage("where is archived mail", passage(body)) == f"{body} [1]"
+
+
+def test_a_long_passage_is_condensed_to_the_sentences_closest_to_the_question():
+    assert len(LONG_BODY) > LEAD_MAX_CHARS
+    lead = lead_from_passage("How do I find my archived mail?", passage(LONG_BODY))
+    assert lead.startswith("To find archived mail, open All Mail in the left menu. ")
+    assert lead.endswith(" [1]") and len(lead) < len(LONG_BODY) / 2
+    sentences = [lead[s:e] for s, e in sentence_spans(lead.removesuffix(" [1]"))]
+    assert len(sentences) == 2 and all(s in LONG_BODY for s in sentences)  # its own words
+    assert LONG_BODY.index(sentences[0]) < LONG_BODY.index(sentences[1])  # in its order
+    assert "thirty days" not in lead
+    assert check(lead, passages=[passage(LONG_BODY)]).grounded == "grounded"
+
+
+def test_a_weak_match_gives_no_lead():
+    assert lead_from_passage("archived mail", passage(LONG_BODY, score=0.4)) is None
+
+
+def test_an_embedder_can_confirm_a_near_match_by_the_title():
+    def embed(texts):
+        return [[1.0, 0.0] if "archiv" in t.lower() else [0.0, 1.0] for t in texts]
+
+    weak = passage("Open All Mail.", score=0.4)
+    assert lead_from_passage("Where did my archived mail go?", weak, embed) == "Open All Mail. [1]"
+    assert lead_from_passage("How do I print?", weak, embed) is None
+
+
+def test_when_nothing_matches_the_reply_says_so_and_offers_a_person():
+    reply = no_match_reply(SUPPORT, site_name="Concierge")
+    assert reply.startswith("I couldn't find this in Concierge's help center")
+    assert "support@example.com" in reply and "+1 555 0100" in reply
+    # it is a refusal (not penalised) and its contact survives the link guard
+    assert check(reply, passages=[], support=SUPPORT).grounded == "grounded"
+    guarded = link_guard(reply, sources=[], site_hosts=[], support=SUPPORT)
+    assert guarded.removed == []
