@@ -12,8 +12,8 @@ from __future__ import annotations
 import atexit
 import os
 
-from prometheus_client import REGISTRY as DEFAULT_REGISTRY
 from prometheus_client import (
+    CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
     Gauge,
@@ -21,9 +21,11 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from prometheus_client import REGISTRY as DEFAULT_REGISTRY
 
 MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 SECONDS = (0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 7.5, 10, 20, 30, 60, 120)
+CONTENT_TYPE = CONTENT_TYPE_LATEST
 BREAKER_STATES = {"closed": 0, "half_open": 1, "open": 2}
 
 open_sockets = Gauge(
