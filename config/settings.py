@@ -267,7 +267,8 @@ CHAT_CONTEXT_DEADLINE = env.float("CHAT_CONTEXT_DEADLINE", default=0.5)
 # The intent router (dotted path; empty: every question stays in the default universe), and the
 # confidence below which it leaves a question in the default universe.
 CHAT_INTENT_ROUTER = env.str("CHAT_INTENT_ROUTER", default="knowledge.routing.route")
-CHAT_ROUTER_MIN_CONFIDENCE = env.float("CHAT_ROUTER_MIN_CONFIDENCE", default=0.45)
+# 0.35: the cosine to the nearest labelled example that routes best (bench/routing_eval.py).
+CHAT_ROUTER_MIN_CONFIDENCE = env.float("CHAT_ROUTER_MIN_CONFIDENCE", default=0.35)
 # The host site's own role for a user ("client", "provider", ...): dotted path of
 # `role(user) -> str`; empty when the site has none. Only what it returns enters the prompt.
 CHAT_USER_ROLE = env.str("CHAT_USER_ROLE", default="")

@@ -4,3 +4,8 @@ from django.apps import AppConfig
 class KnowledgeConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "knowledge"
+
+    def ready(self) -> None:
+        from knowledge.universes import universes_register
+
+        universes_register()  # general, services, navigation, account
