@@ -34,6 +34,9 @@ class AssistantConfig:
     vision_models: tuple[str, ...] = ()  # models that read images ("*" for every model)
     visitor_models: tuple[str, ...] = ()  # models a signed-in visitor may pick (none: no choice)
     visitor_options: tuple[str, ...] = ()  # options a signed-in visitor may set (temperature ...)
+    # The model's context window in tokens, when the operator gave it: a budget for the prompt
+    # (history, passages), not a request option (OpenAI refuses unknown ones). None: unknown.
+    context_window: int | None = None
     # Rate limits and daily quotas (keys of LIMIT_SETTINGS; the operator may override them).
     limits: dict[str, Any] = field(default_factory=dict)
 

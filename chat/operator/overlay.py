@@ -31,7 +31,13 @@ from chat.operator.services import STAMP_CACHE_KEY
 
 log = structlog.get_logger(__name__)
 
-GENERATION_FIELDS = ("temperature", "top_p", "top_k", "repeat_penalty", "context_window", "max_tokens")
+GENERATION_FIELDS = (
+    "temperature",
+    "top_p",
+    "top_k",
+    "repeat_penalty",
+    "max_tokens",
+)
 LIMIT_FIELDS = (
     "rate_limit",
     "rate_limit_ip",
@@ -173,6 +179,8 @@ def overrides_from(row) -> Overrides:
     for name in ("provider", "base_url", "model", "site_name", "tone", "scope", "profile"):
         if getattr(row, name):
             fields[name] = getattr(row, name)
+    if row.context_window is not None:
+        fields["context_window"] = row.context_window
     if row.model and not row.profile:
         fields["profile"] = "small" if row.model == settings.LOCAL_MODEL_ALIAS else "large"
     for name in ("visitor_models", "visitor_options"):

@@ -30,7 +30,9 @@ def usage_today() -> dict:
     today = timezone.localdate()
     start = timezone.make_aware(timezone.datetime.combine(today, timezone.datetime.min.time()))
     counters = DailyUsage.objects.filter(day=today).aggregate(
-        messages=Sum("messages"), input_tokens=Sum("input_tokens"), output_tokens=Sum("output_tokens")
+        messages=Sum("messages"),
+        input_tokens=Sum("input_tokens"),
+        output_tokens=Sum("output_tokens"),
     )
     replies = ChatMessage.objects.filter(
         role=ChatMessage.Role.ASSISTANT, created_at__gte=start
