@@ -80,6 +80,7 @@ class OllamaClient:
         """Yield Ollama's progress objects as they arrive; raise ModelServerError on its error
         (before or during the stream) or when the stream ends before `success`."""
         url = self.base_url + "/api/pull"
+        started = False
         try:
             async with (
                 httpx2.AsyncClient(timeout=PULL_TIMEOUT) as client,
@@ -94,11 +95,18 @@ class OllamaClient:
                         continue
                     if "error" in item:
                         raise ModelServerError(str(item["error"]), status=response.status_code)
+                    started = True
                     yield item
                     if item.get("status") == "success":
                         return
         except httpx2.HTTPError as exc:
-            raise self._transport_error(exc) from exc
+            if not started:
+                raise self._transport_error(exc) from exc
+            raise ModelServerError(
+                f"The connection to Ollama broke during the pull of {model} "
+                f"({type(exc).__name__}) before it reported success; pull again to resume "
+                "(Ollama keeps what it downloaded)."
+            ) from exc
         raise ModelServerError(
             f"Ollama closed the pull of {model} before it reported success; pull again to "
             "resume (Ollama keeps what it downloaded)."
