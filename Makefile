@@ -44,6 +44,7 @@ run: seed
 
 test: install-dev
 	@bash scripts/ensure_chromium.sh
+	@bash scripts/ensure_promtool.sh
 	$(VENV)/bin/ruff check .
 	bash scripts/test.sh
 
