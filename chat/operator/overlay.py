@@ -27,9 +27,12 @@ from django.db import connections
 from chat.config import AssistantConfig
 from chat.operator.crypto import secret_decrypt
 from chat.operator.exceptions import OperatorError
-from chat.operator.services import STAMP_CACHE_KEY
 
 log = structlog.get_logger(__name__)
+
+# The Django cache key holding the settings' stamp: Redis in production, so every process sees
+# a change at its next check.
+STAMP_CACHE_KEY = "operator:settings:stamp"
 
 GENERATION_FIELDS = (
     "temperature",
@@ -104,6 +107,11 @@ def current_overrides() -> Overrides:
         return _state.overrides
     finally:
         _lock.release()
+
+
+def overlay_expire() -> None:
+    """Check at the next call (this process saved a change: see it at once)."""
+    _state.checked_at = float("-inf")
 
 
 def overlay_reset() -> None:

@@ -11,12 +11,9 @@ from django.db import transaction
 
 from chat.operator.crypto import secret_encrypt, secret_rotate
 from chat.operator.models import AssistantSettings
+from chat.operator.overlay import STAMP_CACHE_KEY, overlay_expire
 
 log = structlog.get_logger(__name__)
-
-# The Django cache key holding the settings' stamp: Redis in production, so every process sees
-# a change at its next check (chat/operator/overlay.py).
-STAMP_CACHE_KEY = "operator:settings:stamp"
 
 
 @transaction.atomic
@@ -63,6 +60,7 @@ def stamp_publish(stamp: str) -> None:
         cache.set(STAMP_CACHE_KEY, stamp, timeout=None)
     except Exception as exc:  # noqa: BLE001 - processes fall back to reading the database
         log.warning("assistant_settings_stamp_unpublished", error=type(exc).__name__)
+    overlay_expire()
 
 
 @transaction.atomic

@@ -10,6 +10,7 @@ from structlog.testing import capture_logs
 
 from chat.config import assistant_config, env_config
 from chat.operator import overlay
+from chat.operator.models import AssistantSettings
 from chat.operator.services import STAMP_CACHE_KEY, settings_update
 from tests.operator.conftest import API_KEY
 
@@ -59,15 +60,27 @@ def test_saved_values_override_the_environment_and_empty_ones_do_not(
     assert config.profile == "large"  # another model than the embedded one
 
 
-def test_a_change_is_seen_at_the_next_check_and_not_before(
+def test_another_process_change_is_seen_at_the_next_check_and_not_before(
     django_capture_on_commit_callbacks, settings
 ):
     settings.CHAT_CONFIG_CHECK_SECONDS = 0.3
     save(django_capture_on_commit_callbacks, model="first")
     assert assistant_config().model == "first"
-    save(django_capture_on_commit_callbacks, model="second")
+    # What another process's save leaves behind: a new row and a new stamp in the cache.
+    AssistantSettings.objects.update(model="second", stamp="from-elsewhere")
+    cache.set(STAMP_CACHE_KEY, "from-elsewhere", timeout=None)
     assert assistant_config().model == "first"  # within the check interval: memory only
     time.sleep(0.35)
+    assert assistant_config().model == "second"
+
+
+def test_the_process_that_saved_sees_its_change_at_once(
+    django_capture_on_commit_callbacks, settings
+):
+    settings.CHAT_CONFIG_CHECK_SECONDS = 60
+    save(django_capture_on_commit_callbacks, model="first")
+    assert assistant_config().model == "first"
+    save(django_capture_on_commit_callbacks, model="second")
     assert assistant_config().model == "second"
 
 
