@@ -71,8 +71,9 @@ RULES: tuple[tuple[str, str, re.Pattern], ...] = tuple(
         (
             "navigation",
             "navigation_help",
-            r"\b(broken|dead|bad|wrong) (link|url)s?\b|\b(link|url)s? (is |are |seems? )?"
-            r"(broken|dead)\b|\b404\b|\bpage (was )?not found\b|\bnot found page\b"
+            r"\b(broken|dead|bad|wrong) (link|url)s?\b|\b(link|url)s?\b.*\b(broken|dead|"
+            r"(does not|doesn't|did not|didn't|won't) (work|open|load))\b"
+            r"|\b404\b|\bpage (was )?not found\b|\bnot found page\b"
             r"|\bpage (that )?(doesn't|does not|didn't|did not) (exist|load|open)\b"
             r"|\b(which|what) page\b|\bon (this|which|what) page\b|\btake me to\b"
             r"|\bhow (do|can) i (get|go) (back )?to\b"
