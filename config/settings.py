@@ -391,3 +391,4 @@ EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
 # set it (the same empty directory for every daphne process of a host) to sum their metrics.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default="")
+DEMO_SEED_COMMANDS.append(("seed_analytics_demo", []))  # marked synthetic chats for the dashboard

@@ -37,7 +37,8 @@ import structlog
 from django.conf import settings
 
 from chat.reply.routing import Route
-from chat.reply.universes import DEFAULT_UNIVERSE, Universe
+from chat.reply.universes import DEFAULT_UNIVERSE, Universe, universe_list
+from chat.signals import Asker
 from knowledge import embeddings, selectors
 from knowledge.search.lexical import tokenize
 
@@ -174,7 +175,7 @@ _sets_lock = threading.Lock()
 def examples_for(universes: list[Universe]) -> ExampleSet | None:
     """The cached example set of `universes` (built on first use); None when none has examples."""
     dense = embeddings.available()
-    key = (dense, tuple((u.key, u.examples) for u in universes))
+    key = (dense, tuple(sorted((u.key, u.examples) for u in universes)))
     with _sets_lock:
         cached = _sets.get(key)
         if cached is not None:
@@ -198,6 +199,17 @@ def examples_for(universes: list[Universe]) -> ExampleSet | None:
         while len(_sets) > MAX_CACHED_SETS:
             _sets.popitem(last=False)
     return built
+
+
+def warm_up() -> None:
+    """Build the example vectors of each audience's universes now rather than on a first question
+    (a second or more on a shared CPU): call it where the process warms up search."""
+    for asker in (
+        None,
+        Asker(user_id=0, visitor_key="", kind="user"),
+        Asker(user_id=0, visitor_key="", kind="staff"),
+    ):
+        examples_for(universe_list(asker))
 
 
 def examples_clear() -> None:

@@ -73,6 +73,7 @@ def test_the_dev_set_is_large_labelled_and_not_made_of_the_examples():
     assert len(rows) >= 150
     assert {r["universe"] for r in rows} == DEMO_KEYS
     assert {r["kind"] for r in rows} == {"clear", "ambiguous", "out_of_scope"}
+    assert len([r for r in rows if r.get("split") == "holdout"]) >= 30
     assert not [r["question"] for r in rows if r["question"].casefold() in examples]
 
 
@@ -177,6 +178,18 @@ def test_example_vectors_are_cached_per_set_of_universes():
     assert examples_for(universes) is examples_for(list(universes))
     assert examples_for([*universes, extra]) is not examples_for(universes)
     assert "pets" in examples_for([*universes, extra]).universes
+
+
+def test_warm_up_builds_every_audiences_examples_before_the_first_question(monkeypatch):
+    routing.examples_clear()
+    routing.warm_up()
+    built = []
+    monkeypatch.setattr(routing, "_dense_set", lambda rows: built.append(rows))
+
+    for asker in (None, SIGNED_IN, Asker(user_id=1, visitor_key="s", kind="staff")):
+        route("Who would install it for us?", page={}, universes=universe_list(asker))
+
+    assert built == []
 
 
 def test_an_unlabelled_example_takes_its_universes_key_as_intent():
