@@ -1,6 +1,6 @@
 from django.urls import path
 
-from chat import views
+from chat import ask_about, views
 from chat.live import sse
 
 urlpatterns = [
@@ -28,4 +28,5 @@ urlpatterns = [
     path("api/chat/usage/", views.usage, name="chat-usage"),
     path("api/chat/universes/", views.universes, name="chat-universes"),
     path("api/chat/models/", views.models, name="chat-models"),
+    path("api/chat/ask-about/", ask_about.ask_about, name="chat-ask-about"),
 ]

@@ -130,7 +130,7 @@ def _lap_times_chart(race, chosen, laps, stints, total_laps) -> dict:
             race,
             "lap_times",
             drivers=chosen,
-            laps=[1, total_laps],
+            lap_range=[1, total_laps],
             compounds=sorted(compounds),
             numbers=numbers,
         ),  # fmt: skip
@@ -165,7 +165,7 @@ def _positions_chart(race, chosen, laps, total_laps) -> dict:
         "series": series,
         "table": table,
         "context": _context(
-            race, "positions", drivers=chosen, laps=[1, total_laps], numbers=numbers
+            race, "positions", drivers=chosen, lap_range=[1, total_laps], numbers=numbers
         ),
     }
 

@@ -9,6 +9,8 @@ from pathlib import Path
 import structlog
 from django.db import models, transaction
 
+from chat.reply.universes import universe_invalidate
+from telemetry.book import data_changed
 from telemetry.importer import RaceFolder, RowProblem, folder_read
 from telemetry.models import (
     Driver,
@@ -26,6 +28,7 @@ from telemetry.models import (
 
 log = structlog.get_logger(__name__)
 
+UNIVERSE = "race"
 RACE_SESSION = "Race"
 QUALIFYING_SESSION = "Qualifying"
 
@@ -89,6 +92,7 @@ def race_import(*, path: Path) -> ImportReport:
         _weather_upsert(run, race)
         _track_status_upsert(run, race)
         _samples_upsert(run, laps, drivers)
+        transaction.on_commit(_data_changed)
     report = ImportReport(
         event_key=event.key,
         counts=run.counts,
@@ -101,6 +105,12 @@ def race_import(*, path: Path) -> ImportReport:
         problems=len(run.problems), ms=round(report.seconds * 1000),
     )  # fmt: skip
     return report
+
+
+def _data_changed() -> None:
+    """Let every process rebuild its in-memory races and the assistant's race summary."""
+    data_changed()
+    universe_invalidate(UNIVERSE)
 
 
 def _event_upsert(folder: RaceFolder) -> Event:

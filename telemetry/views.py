@@ -10,6 +10,8 @@ from django.http import Http404
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from chat.ask_about import ask_about_prime
+from chat.exceptions import ChatError
 from telemetry import pages, selectors
 from telemetry.exceptions import UnknownRace
 
@@ -22,8 +24,19 @@ def _race_or_404(event_key: str) -> selectors.RaceRef:
 
 
 def _chart_json(charts: dict) -> dict:
-    """What the scripts need of each chart (the tables stay in the HTML)."""
-    return {key: {k: v for k, v in chart.items() if k != "table"} for key, chart in charts.items()}
+    """What the scripts need of each chart (the tables stay in the HTML), with the prompt that
+    "Ask AI about this chart" sends, made by the same template as POST /api/chat/ask-about/."""
+    return {
+        key: {**{k: v for k, v in chart.items() if k != "table"}, "prompt": _prompt(chart)}
+        for key, chart in charts.items()
+    }
+
+
+def _prompt(chart: dict) -> str:
+    try:
+        return ask_about_prime(chart_type=chart["chart_type"], context=chart["context"]).prompt
+    except ChatError:
+        return ""
 
 
 @require_GET
