@@ -57,7 +57,7 @@ def charts_of(data: dict, *, currency: str) -> list[dict]:
         {"id": "models", "type": "bar", "labels": [
             f"{r['provider']}/{r['model']}" for r in data["models"]], "datasets": [
             {"label": f"Cost ({currency})", "data": [_number(r["cost"]) for r in data["models"]]},
-            {"label": "Tokens (thousands)", "data": [
+            {"label": "Tokens (thousands)", "yAxisID": "y1", "data": [
                 round(((r["input_tokens"] or 0) + (r["output_tokens"] or 0)) / 1000, 1)
                 for r in data["models"]]}]},
         {"id": "ratings", "type": "bar", "labels": [str(r["score"]) for r in totals["ratings"]],
