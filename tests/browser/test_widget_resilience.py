@@ -159,7 +159,7 @@ def test_a_question_asked_before_the_connection_is_ready_is_kept_and_answered(pa
     page.goto("/")
     page.click(".cc-bubble")
     ask(page, "say: early bird")
-    expect(page.locator(".cc-user")).to_have_text("say: early bird")
+    expect(page.locator(".cc-user .cc-body")).to_have_text("say: early bird")
     page.wait_for_timeout(500)
 
     assert [json.loads(m)["type"] for m in held] == ["ready"]  # the server's answer to hello

@@ -1,0 +1,106 @@
+"""Conversation titles, made after the first reply, in the background.
+
+A receiver of `reply_finished` (sent after commit from a worker thread, never awaited by the
+reply path): after the first complete reply of a conversation, ask the model for a short title.
+The conversation already carries its first words as a title (services._session_touch); that is
+the fallback when the model is off, slow, or answers nonsense. A rename by the visitor wins: the
+title is only replaced while it is still the first-words one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+import structlog
+from asgiref.sync import async_to_sync
+from django.conf import settings
+from django.dispatch import receiver
+
+from chat.config import assistant_config
+from chat.models import ChatMessage, ChatSession
+from chat.providers import GenerationOptions, PromptMessage, ProviderError, get_provider
+from chat.reply.choice import choice_resolve
+from chat.services import TITLE_LENGTH, session_title_set
+from chat.signals import FinishedReply, reply_finished
+
+log = structlog.get_logger(__name__)
+
+TITLE_TIMEOUT = 15.0
+TITLE_WORDS = 8
+INSTRUCTION = (
+    "Write a title of at most six words for the conversation below, in the language of the "
+    "question. Answer with the title only: no quotes, no full stop."
+)
+
+
+def title_from_words(text: str) -> str:
+    """The first words of a question, as the conversation's fallback title."""
+    line = " ".join(text.split())
+    return line if len(line) <= TITLE_LENGTH else line[: TITLE_LENGTH - 1].rstrip() + "…"
+
+
+def title_clean(raw: str) -> str:
+    """The model's answer as a title, or "" when it does not look like one."""
+    line = next((part for part in raw.strip().splitlines() if part.strip()), "")
+    line = re.sub(r"^(title\s*:\s*)", "", line.strip(), flags=re.IGNORECASE)
+    line = line.strip(" \t\"'`*#_“”‘’").rstrip(".").strip()
+    if not line or len(line.split()) > TITLE_WORDS or len(line) > TITLE_LENGTH:
+        return ""
+    return line
+
+
+@receiver(reply_finished, dispatch_uid="chat.titles.title_after_first_reply")
+def title_after_first_reply(sender, reply: FinishedReply, **kwargs) -> None:
+    if reply.status != ChatMessage.Status.COMPLETE or reply.regenerated:
+        return
+    words = title_from_words(reply.question)
+    current = ChatSession.objects.filter(pk=reply.session_id).values_list("title", flat=True)
+    if list(current) not in ([words], [""]) or not _first_exchange(reply.session_id):
+        return  # renamed, titled before, or not the first question
+    title = title_generate(question=reply.question, answer=_answer(reply.reply_id)) or words
+    if session_title_set(session_id=reply.session_id, title=title, only_if=current[0]):
+        log.info("conversation_titled", session_id=reply.session_id, by_model=title != words)
+
+
+def title_generate(*, question: str, answer: str) -> str:
+    """Ask the configured model for a title; "" on any failure (the caller falls back)."""
+    if not settings.CHAT_TITLES_BY_MODEL:
+        return ""
+    try:
+        return title_clean(async_to_sync(_ask_model)(question, answer))
+    except (ProviderError, TimeoutError, OSError) as exc:
+        log.warning("title_failed", error=getattr(exc, "message", repr(exc)))
+        return ""
+
+
+async def _ask_model(question: str, answer: str) -> str:
+    choice = choice_resolve(config=assistant_config())
+    provider = get_provider(choice.provider, api_key=choice.api_key, base_url=choice.base_url)
+    messages = [
+        PromptMessage(role="system", content=INSTRUCTION),
+        PromptMessage(role="user", content=f"Question: {question[:600]}\n\nAnswer: {answer[:600]}"),
+    ]
+    options = GenerationOptions(temperature=0.2, max_tokens=20)
+    try:
+        collecting = _collect(provider, choice.model, messages, options)
+        return await asyncio.wait_for(collecting, TITLE_TIMEOUT)
+    finally:
+        await provider.aclose()
+
+
+async def _collect(provider, model, messages, options) -> str:
+    parts = []
+    async for event in provider.stream(model=model, messages=messages, options=options):
+        if event.type == "token":
+            parts.append(event.text)
+    return "".join(parts)
+
+
+def _first_exchange(session_id) -> bool:
+    questions = ChatMessage.objects.filter(session_id=session_id, role=ChatMessage.Role.USER)
+    return questions.count() == 1
+
+
+def _answer(reply_id) -> str:
+    return ChatMessage.objects.filter(pk=reply_id).values_list("text", flat=True).first() or ""

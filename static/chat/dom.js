@@ -1,0 +1,51 @@
+/* DOM helpers shared by the widget's modules: elements, icons, ids, storage. */
+export function el(tag, props, ...kids) {
+  const e = document.createElement(tag);
+  for (const k in props || {}) {
+    const v = props[k];
+    if (v == null || v === false) continue;
+    if (k === "class") e.className = v;
+    else if (k === "text") e.textContent = v;
+    else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+    else e.setAttribute(k, v === true ? "" : v);
+  }
+  for (const kid of kids) if (kid != null) e.append(kid);
+  return e;
+}
+const SVG = "http://www.w3.org/2000/svg";
+export function icon(d, cls) {
+  const s = document.createElementNS(SVG, "svg");
+  for (const [k, v] of [["viewBox", "0 0 24 24"], ["aria-hidden", "true"], ["focusable", "false"], ["class", "cc-ico" + (cls ? " " + cls : "")]]) s.setAttribute(k, v);
+  const p = document.createElementNS(SVG, "path");
+  p.setAttribute("d", d);
+  s.append(p);
+  return s;
+}
+export const I = {
+  chat: "M21 12a8 8 0 0 1-11.6 7.1L4 20l1-4.6A8 8 0 1 1 21 12z",
+  min: "M5 12h14",
+  close: "M6 6l12 12M18 6L6 18",
+  clip: "M21 11.5l-8.6 8.6a5 5 0 0 1-7.1-7.1l8.6-8.6a3.3 3.3 0 0 1 4.7 4.7l-8.6 8.6a1.7 1.7 0 0 1-2.4-2.4l7.9-7.9",
+  send: "M22 2L11 13M22 2l-7 20-4-9-9-4z",
+  stop: "M7 7h10v10H7z",
+  list: "M4 6h16M4 12h16M4 18h10",
+  plus: "M12 5v14M5 12h14",
+  gear: "M12 15a3 3 0 1 0 0-6 3 3 0 0 0 0 6zM19 12l2-1-1-3-2 .3-1.5-1.5L17 5l-3-1-1 2h-2L10 4 7 5l.5 2.3L6 8.8 4 8.5l-1 3 2 1v1l-2 1 1 3 2-.3 1.5 1.5L7 19l3 1 1-2h2l1 2 3-1-.5-2.3 1.5-1.5 2 .3 1-3-2-1z",
+};
+export function uuid() {
+  if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 15) | 64;
+  b[8] = (b[8] & 63) | 128;
+  const h = [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+export const store = {
+  get: (k) => { try { return localStorage.getItem("concierge:" + k); } catch (e) { return null; } },
+  set: (k, v) => {
+    try {
+      if (v == null) localStorage.removeItem("concierge:" + k);
+      else localStorage.setItem("concierge:" + k, v);
+    } catch (e) { /* storage disabled: settings last one page */ }
+  },
+};
