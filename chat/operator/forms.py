@@ -95,6 +95,10 @@ class AssistantSettingsForm(forms.ModelForm):
     class Meta:
         model = AssistantSettings
         fields = OVERRIDE_FIELDS
+        widgets = {
+            "tone": forms.Textarea(attrs={"rows": 2}),
+            "scope": forms.Textarea(attrs={"rows": 2}),
+        }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -125,13 +129,13 @@ class AssistantSettingsForm(forms.ModelForm):
             "stop": "\\n".join(env.generation.get("stop") or ()) or "(none)",
             "visitor_models": ", ".join(env.visitor_models) or NONE_WORD,
             "visitor_options": ", ".join(env.visitor_options) or NONE_WORD,
-            **{k: env.generation.get(k, "server default") for k in RANGES},
+            **{k: env.generation.get(k, "server's") for k in RANGES},
             **{k: (v if v != "" else RATE_OFF) for k, v in env.limits.items()},
         }
         for name, value in defaults.items():
             field = self.fields.get(name)
             if field is not None and not isinstance(field.widget, forms.Select):
-                field.widget.attrs["placeholder"] = f"environment: {value}"
+                field.widget.attrs["placeholder"] = str(value)  # the environment's (see intro)
 
     # --- field checks -------------------------------------------------------------------------
     def clean_base_url(self) -> str:
