@@ -7,7 +7,9 @@
 2. Otherwise the loaded embedding model (knowledge.embeddings, the same MiniLM that search uses)
    against the labelled examples of every universe passed in: k-nearest neighbours by cosine,
    a universe scored by the mean of its best `TOP_K` example similarities (k=1 measured best;
-   the confidence is then the cosine to the nearest example). Under
+   the confidence is then the cosine to the nearest example). The examples of universes the
+   asker may not use (signed-in or staff only) take part too: a question nearest to them keeps
+   their intent and category in the default universe. Under
    `CHAT_ROUTER_MIN_CONFIDENCE` the question stays in the default universe.
    Without the model (KNOWLEDGE_DENSE_SEARCH=false, or it failed to load), the same vote runs on
    TF-IDF vectors of the examples' stemmed words, whose scores are lower for the same match: its
@@ -30,7 +32,7 @@ import re
 import threading
 import time
 from collections import Counter, OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import structlog
@@ -168,6 +170,7 @@ class ExampleSet:
         return _tfidf(tokenize(question), self.vocabulary, self.idf)
 
 
+EVERYONE = Asker(user_id=0, visitor_key="", kind="staff")  # an asker every universe is open to
 _sets: OrderedDict[tuple, ExampleSet] = OrderedDict()
 _sets_lock = threading.Lock()
 
@@ -204,12 +207,8 @@ def examples_for(universes: list[Universe]) -> ExampleSet | None:
 def warm_up() -> None:
     """Build the example vectors of each audience's universes now rather than on a first question
     (a second or more on a shared CPU): call it where the process warms up search."""
-    for asker in (
-        None,
-        Asker(user_id=0, visitor_key="", kind="user"),
-        Asker(user_id=0, visitor_key="", kind="staff"),
-    ):
-        examples_for(universe_list(asker))
+    for asker in (None, Asker(user_id=0, visitor_key="", kind="user"), EVERYONE):
+        examples_for(_candidates(universe_list(asker)))
 
 
 def examples_clear() -> None:
@@ -261,11 +260,11 @@ def _tfidf(terms: list[str], vocabulary: dict[str, int], idf: np.ndarray) -> np.
 def route(question: str, *, page: dict | None = None, universes: list[Universe]) -> Route:
     """Route `question` among `universes` (those open to the asker); see the module docstring."""
     started = time.perf_counter()
-    page = page or {}
     open_keys = {u.key for u in universes}
-    found = _by_rules(question, open_keys) or _by_examples(question, universes)
-    found = _on_error_page(found, page, open_keys)
-    found = _with_category(found, question, universes)
+    candidates = _candidates(universes)
+    found = _by_rules(question) or _by_examples(question, candidates)
+    found = _within(_with_category(found, question, candidates), open_keys)
+    found = _on_error_page(found, page or {}, candidates, question)
     log.debug(
         "question_routed",
         universe=found.universe,
@@ -278,13 +277,28 @@ def route(question: str, *, page: dict | None = None, universes: list[Universe])
     return found
 
 
-def _by_rules(question: str, open_keys: set[str]) -> Route | None:
+def _candidates(universes: list[Universe]) -> list[Universe]:
+    """`universes`, plus the registered ones this asker may not use (signed-in or staff only):
+    their examples still tell the intent of a question, which then stays in the default
+    universe (an anonymous "how many messages do I have left?" is general/account)."""
+    keys = {u.key for u in universes}
+    closed = [u for u in universe_list(EVERYONE) if u.audience != "anyone" and u.key not in keys]
+    return [*universes, *closed]
+
+
+def _within(found: Route, open_keys: set[str]) -> Route:
+    """A universe the asker may not use (or that is not installed): the default, same intent."""
+    if found.universe in open_keys:
+        return found
+    return replace(found, universe=DEFAULT_UNIVERSE)
+
+
+def _by_rules(question: str) -> Route | None:
     if _names_an_app(question):
         return None
     for universe, intent, pattern in RULES:
         if pattern.search(question):
-            target = universe if universe in open_keys else DEFAULT_UNIVERSE
-            return Route(target, intent, confidence=RULE_CONFIDENCE, method="rules")
+            return Route(universe, intent, confidence=RULE_CONFIDENCE, method="rules")
     return None
 
 
@@ -327,16 +341,15 @@ def _mean(values: list[float]) -> float:
     return sum(values) / TOP_K if values else -1.0
 
 
-def _on_error_page(found: Route, page: dict, open_keys: set[str]) -> Route:
+def _on_error_page(found: Route, page: dict, candidates: list[Universe], question: str) -> Route:
     """On an error page, a question that is not clearly about something else is about the way."""
     status = str(page.get("status") or "")
     if not status.startswith("4") or found.universe != DEFAULT_UNIVERSE:
         return found
-    if found.method == "rules" or "navigation" not in open_keys:
+    if found.method == "rules" or "navigation" not in {u.key for u in candidates}:
         return found
-    return Route(
-        "navigation", "navigation_help", confidence=max(found.confidence, 0.5), method="rules"
-    )
+    on_the_way = Route("navigation", "navigation_help", "", max(found.confidence, 0.5), "rules")
+    return _with_category(on_the_way, question, candidates)
 
 
 # --- The knowledge category --------------------------------------------------------------------

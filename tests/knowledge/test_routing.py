@@ -212,8 +212,15 @@ def test_an_anonymous_visitor_is_never_routed_to_the_account_universe():
     routes = [route(r["question"], page={}, universes=universes) for r in dev_rows()]
     by_rule = route("How many messages do I have left today?", page={}, universes=universes)
 
+    by_example = route("Can I read my old chats on my tablet?", page={}, universes=universes)
+
     assert "account" not in {found.universe for found in routes}
     assert (by_rule.universe, by_rule.intent) == ("general", "account")
+    assert (by_example.universe, by_example.intent, by_example.method) == (
+        "general",
+        "account",
+        "embedding",
+    )
 
 
 def test_a_signed_in_user_is_routed_to_the_account_universe():
