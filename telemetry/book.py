@@ -16,7 +16,7 @@ from statistics import median
 from django.core.cache import cache
 
 from telemetry import selectors
-from telemetry.models import Lap
+from telemetry.models import Lap, Result
 
 VERSION_KEY = "telemetry:data-version"
 _lock = threading.Lock()
@@ -108,14 +108,13 @@ def data_changed() -> None:
 def book_get(key: str) -> RaceBook:
     """The race `key` in memory (UnknownRace if it is not loaded)."""
     version = data_version()
-    with _lock:
+    with _lock:  # one build at a time: the loader and the source often ask together
         cached = _books.get(key)
         if cached and cached[0] == version:
             return cached[1]
-    book = _book_build(selectors.race_get(key=key))
-    with _lock:
+        book = _book_build(selectors.race_get(key=key))
         _books[key] = (version, book)
-    return book
+        return book
 
 
 def _book_build(race: selectors.RaceRef) -> RaceBook:
@@ -148,43 +147,34 @@ def _book_build(race: selectors.RaceRef) -> RaceBook:
 
 
 def _drivers(session, event) -> dict[str, DriverFacts]:
-    laps = selectors.laps_by_driver(session=session)
-    stints = selectors.stints(session=session)
+    laps = selectors.laps_by_driver(session=session)  # the one read of the laps
     stops: dict[str, list[dict]] = {}
     for stop in selectors.pit_stops(session=session):
         stops.setdefault(stop["code"], []).append(stop)
-    best_sectors = selectors.best_sectors(session=session)
     qualifying = {q["code"]: q for q in selectors.qualifying(event=event)}
+    results = Result.objects.filter(session=session).select_related("driver", "team")
     drivers = {}
-    for row in selectors.classification(session=session):
-        code = row["code"]
-        facts = DriverFacts(
-            code=code, name=row["name"], first_name="", last_name="", number=0,
-            team=row["team"], position=row["position"], classified=row["classified"],
-            grid=row["grid"], status=row["status"], time_or_gap_s=row["time_or_gap_s"],
-            points=row["points"], laps={lap.number: lap for lap in laps.get(code, [])},
-            stints=stints.get(code, []), stops=stops.get(code, []),
-            best_sectors={int(k[1]): v for k, v in best_sectors.get(code, {}).items()},
-            qualifying=qualifying.get(code),
+    for r in results.order_by("position"):
+        own = laps.get(r.driver.code, [])
+        drivers[r.driver.code] = DriverFacts(
+            code=r.driver.code, name=r.driver.full_name, first_name=r.driver.first_name,
+            last_name=r.driver.last_name, number=r.number, team=r.team.name,
+            position=r.position, classified=r.classified, grid=r.grid, status=r.status,
+            time_or_gap_s=r.time_or_gap_s, points=r.points,
+            laps={lap.number: lap for lap in own}, stints=selectors.stints_of(own),
+            stops=stops.get(r.driver.code, []), best_sectors=selectors.best_sectors_of(own),
+            qualifying=qualifying.get(r.driver.code), best_lap=_best_lap(own),
         )  # fmt: skip
-        facts.best_lap = min(
-            (lap for lap in facts.laps.values() if lap.lap_time_s and not lap.deleted),
-            key=lambda lap: lap.lap_time_s,
-            default=None,
-        )
-        drivers[code] = facts
-    for d in selectors.race_drivers(session=session):
-        facts = drivers[d["code"]]
-        facts.first_name, facts.last_name, facts.number = (
-            d["first_name"],
-            d["last_name"],
-            d["number"],
-        )
     for code in selectors.drivers_with_telemetry(session=session):
         lap = selectors.telemetry_lap(session=session, code=code)
         drivers[code].telemetry_lap = lap
         drivers[code].telemetry = selectors.trace_summary(selectors.lap_trace(lap=lap))
     return drivers
+
+
+def _best_lap(laps: list[Lap]) -> Lap | None:
+    timed = [lap for lap in laps if lap.lap_time_s and not lap.deleted]
+    return min(timed, key=lambda lap: lap.lap_time_s, default=None)
 
 
 def _sector_bests(drivers: dict[str, DriverFacts]) -> dict[int, tuple[str, float, int]]:

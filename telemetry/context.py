@@ -35,6 +35,7 @@ TOKEN_BUDGET = 900
 SUMMARY_PRIORITY = 40
 FACTS_PRIORITY = 70
 MAX_DRIVER_ROWS = 8
+SOURCE_DEADLINE = 2.0  # seconds
 CHART_KINDS = {
     "lap_times": {"lap_times"},
     "positions": {"general", "lap_times"},
@@ -98,7 +99,9 @@ def register() -> None:
             order=60,
         )
     )
-    context_source_register(SOURCE, race_facts, universes=(UNIVERSE,))
+    # The first question after a start or an import builds the race in memory (about 0.3 s);
+    # later ones take a few milliseconds.
+    context_source_register(SOURCE, race_facts, universes=(UNIVERSE,), deadline=SOURCE_DEADLINE)
 
 
 # --- The universe's summary ------------------------------------------------------------------

@@ -43,7 +43,7 @@ KINDS = {
     r"track limits|mechanical|failure|out of the race|didn.t finish",
     "qualifying": r"qualif|pole|\bq[123]\b|grid|started from|starting position",
     "general": r"\bwon\b|\bwin|winner|podium|result|points|finish|classification|position|"
-    r"\bp\d+\b|who came|top \d+|top ten|standings",
+    r"\bp\d+\b|who came|top \d+|top ten|standings|places|positions gained",
 }
 # Places and events that are not loaded: a question about them gets the honest note.
 OTHER_EVENTS = (
@@ -78,12 +78,12 @@ def query_parse(question: str, book: RaceBook, *, seasons: set[int]) -> Query:
     """What `question` names in the race `book`."""
     text = fold(question)
     query = Query()
+    query.kinds = {kind for kind, pattern in KINDS.items() if _has(pattern, text)}
     query.drivers, query.teams = _drivers(question, text, book)
     _laps(text, book, query)
     query.sectors = _sectors(text)
     query.compounds = [name for name, pattern in COMPOUNDS.items() if _has(pattern, text)]
     query.stints = _stints(text, book)
-    query.kinds = {kind for kind, pattern in KINDS.items() if _has(pattern, text)}
     if len(query.drivers) >= 2:
         query.kinds.add("comparison")
     if query.sectors:
@@ -116,7 +116,7 @@ def _drivers(question: str, text: str, book: RaceBook) -> tuple[list[str], list[
         match = _team_match(team, text)
         if match is not None:
             teams.append(team)
-            found += [(match + 0.5, c) for c in codes]
+            found += [(match + 0.5 + i / 100, c) for i, c in enumerate(codes)]
     ordered = []
     for _, code in sorted(found):
         if code not in ordered:

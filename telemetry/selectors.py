@@ -138,26 +138,28 @@ def laps_by_driver(*, session: Session, codes: list[str] | None = None) -> dict[
 
 def stints(*, session: Session) -> dict[str, list[dict]]:
     """Each driver's stints: number, compound, first and last lap, laps, tyre age at the start."""
-    result: dict[str, list[dict]] = {}
-    for code, laps in laps_by_driver(session=session).items():
-        runs: list[dict] = []
-        for lap in laps:
-            if not runs or runs[-1]["stint"] != lap.stint:
-                runs.append(
-                    {
-                        "stint": lap.stint,
-                        "compound": lap.compound or "UNKNOWN",
-                        "first_lap": lap.number,
-                        "last_lap": lap.number,
-                        "tyre_life_start": lap.tyre_life,
-                        "fresh": lap.fresh_tyre,
-                    }
-                )
-            runs[-1]["last_lap"] = lap.number
-        for run in runs:
-            run["laps"] = run["last_lap"] - run["first_lap"] + 1
-        result[code] = runs
-    return result
+    return {code: stints_of(laps) for code, laps in laps_by_driver(session=session).items()}
+
+
+def stints_of(laps: list[Lap]) -> list[dict]:
+    """The stints of one driver's laps (in lap order)."""
+    runs: list[dict] = []
+    for lap in laps:
+        if not runs or runs[-1]["stint"] != lap.stint:
+            runs.append(
+                {
+                    "stint": lap.stint,
+                    "compound": lap.compound or "UNKNOWN",
+                    "first_lap": lap.number,
+                    "last_lap": lap.number,
+                    "tyre_life_start": lap.tyre_life,
+                    "fresh": lap.fresh_tyre,
+                }
+            )
+        runs[-1]["last_lap"] = lap.number
+    for run in runs:
+        run["laps"] = run["last_lap"] - run["first_lap"] + 1
+    return runs
 
 
 def pit_stops(*, session: Session) -> list[dict]:
@@ -337,15 +339,20 @@ def sector_table(*, laps: list[Lap]) -> dict:
 
 def best_sectors(*, session: Session) -> dict[str, dict]:
     """Each driver's best sector times over the race (any lap not deleted), and which lap."""
-    result: dict[str, dict] = {}
-    laps = Lap.objects.filter(session=session, deleted=False).select_related("driver")
+    return {code: best_sectors_of(laps) for code, laps in laps_by_driver(session=session).items()}
+
+
+def best_sectors_of(laps: list[Lap]) -> dict[int, tuple[float, int]]:
+    """Sector number -> (best time, its lap) over one driver's laps that were not deleted."""
+    best: dict[int, tuple[float, int]] = {}
     for lap in laps:
-        entry = result.setdefault(lap.driver.code, {})
+        if lap.deleted:
+            continue
         for n in (1, 2, 3):
             value = getattr(lap, f"sector{n}_s")
-            if value is not None and (f"s{n}" not in entry or value < entry[f"s{n}"][0]):
-                entry[f"s{n}"] = (value, lap.number)
-    return result
+            if value is not None and (n not in best or value < best[n][0]):
+                best[n] = (value, lap.number)
+    return best
 
 
 def driver_find(*, code: str) -> Driver | None:
