@@ -10,7 +10,6 @@ at its start, into a `chat.reply.choice.ModelChoice` that it carries to the end.
 from __future__ import annotations
 
 import fnmatch
-
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any

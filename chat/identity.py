@@ -4,6 +4,13 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from functools import cache
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.utils.module_loading import import_string
+
+from chat.signals import Asker
 
 VISITOR_SESSION_KEY = "concierge_visitor"
 
@@ -52,3 +59,23 @@ def client_ip(scope) -> str | None:
     """
     client = scope.get("client") if scope else None
     return client[0] if client else None
+
+
+def asker_for(owner: Owner) -> Asker:
+    """Who is asking, as the prompt and analytics may know it: anonymous, user or staff, and the
+    host site's own role (settings.CHAT_USER_ROLE names `role(user) -> str`). No name, no e-mail:
+    only what that callable returns enters a prompt."""
+    if owner.user_id is None:
+        return Asker(user_id=None, visitor_key=owner.visitor_key, kind="anonymous")
+    user = get_user_model().objects.filter(pk=owner.user_id).first()
+    if user is None:
+        return Asker(user_id=None, visitor_key=owner.visitor_key, kind="anonymous")
+    kind = "staff" if user.is_staff else "user"
+    role_of = _role_function(settings.CHAT_USER_ROLE)
+    role = str(role_of(user) or "")[:40] if role_of is not None else ""
+    return Asker(user_id=user.pk, visitor_key=owner.visitor_key, kind=kind, role=role)
+
+
+@cache
+def _role_function(path: str):
+    return import_string(path) if path else None

@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import structlog
+from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Q, QuerySet
 from django.urls import reverse
+from django.utils.module_loading import import_string
 
+from chat.config import assistant_config
+from chat.db import db_async
 from chat.exceptions import NotFound
-from chat.identity import Owner
+from chat.identity import Owner, asker_for
 from chat.models import ChatMessage, ChatSession
+from chat.signals import Asker
+
+log = structlog.get_logger(__name__)
+
+HISTORY_MESSAGES = 20  # earlier turns a reply's prompt may draw on (the builder trims by tokens)
 
 
 def _owned_by(owner: Owner) -> Q:
@@ -17,12 +30,17 @@ def _owned_by(owner: Owner) -> Q:
     return Q(user__isnull=True, visitor_key=owner.visitor_key)
 
 
-def session_list(*, owner: Owner) -> QuerySet[ChatSession]:
-    """The owner's conversations, newest activity first, with their message counts."""
-    return (
-        ChatSession.objects.filter(_owned_by(owner))
-        .annotate(message_count=Count("messages"))
-        .order_by("-pinned", "-last_activity_at")
+def session_list(*, owner: Owner, query: str = "") -> QuerySet[ChatSession]:
+    """The owner's conversations, pinned first, then newest activity first, with their message
+    counts. `query` keeps those whose title or any message contains it (case-insensitive)."""
+    sessions = ChatSession.objects.filter(_owned_by(owner))
+    if query.strip():
+        mine = ChatMessage.objects.filter(session__in=ChatSession.objects.filter(_owned_by(owner)))
+        for word in query.split()[:8]:
+            matching = mine.filter(text__icontains=word).values("session_id")
+            sessions = sessions.filter(Q(title__icontains=word) | Q(id__in=matching))
+    return sessions.annotate(message_count=Count("messages")).order_by(
+        "-pinned", "-last_activity_at"
     )
 
 
@@ -103,6 +121,11 @@ def message_serialize(message: ChatMessage) -> dict:
         "created_at": message.created_at.isoformat().replace("+00:00", "Z"),
         "sources": message.sources,
         "pinned": message.pinned,
+        # Per reply figures for the widget's details (issue 14), additive to PROTOCOL's object.
+        "model": message.model,
+        "ttft_ms": message.ttft_ms,
+        "total_ms": message.total_ms,
+        "output_tokens": message.output_tokens,
     }
 
 
@@ -116,3 +139,103 @@ def session_markdown(*, session: ChatSession) -> str:
             lines.append(f"- Source: [{source.get('title', '')}]({source.get('url', '')})")
         lines.append("")
     return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class ReplyMaterial:
+    """What a reply is built from, read in one trip: the question's row is the source of truth
+    (universe, "Ask AI about this" context, image), so a regenerated reply is built exactly like
+    the first one."""
+
+    question: ChatMessage
+    history: list[tuple[str, str]]  # earlier turns with text, oldest first
+    universe: str  # chosen for this question or for the conversation; "" when not chosen
+    session_model: str
+    session_options: dict
+    escalated: bool
+    asker: Asker
+
+
+def reply_material(*, question_id, owner: Owner) -> ReplyMaterial:
+    question = ChatMessage.objects.select_related("session").get(id=question_id)
+    session = question.session
+    earlier = (
+        session.messages.filter(created_at__lt=question.created_at)
+        .exclude(text="")
+        .order_by("-created_at")[:HISTORY_MESSAGES]
+    )
+    return ReplyMaterial(
+        question=question,
+        history=[(m.role, m.text) for m in reversed(earlier)],
+        universe=question.metadata.get("universe") or session.universe,
+        session_model=session.model,
+        session_options=session.generation_options,
+        escalated=session.escalated,
+        asker=asker_for(owner),
+    )
+
+
+def message_history_serialized(*, session: ChatSession, limit: int = 50) -> list[dict]:
+    return [message_serialize(m) for m in message_history(session=session, limit=limit)]
+
+
+def message_for_replay(*, message_id) -> ChatMessage:
+    """A reply with what its replay reads (the question's client id)."""
+    return ChatMessage.objects.select_related("reply_to").get(id=message_id)
+
+
+areply_material = db_async(reply_material)
+amessage_for_replay = db_async(message_for_replay)
+amessage_history_serialized = db_async(message_history_serialized)
+amessage_streaming = db_async(message_streaming)
+amessage_last_user = db_async(message_last_user)
+amessage_in_session = db_async(message_in_session)
+
+
+SUGGESTIONS_CACHE_KEY = "chat:suggestions"
+
+
+def questions_suggested(*, count: int = 3) -> list[str]:
+    """Questions to offer a new visitor: CHAT_SUGGESTED_QUESTIONS when the operator set them,
+    else help-center titles that are questions, from different categories, through the
+    CHAT_SUGGESTIONS_SOURCE port (chat does not import knowledge). Cached for five minutes."""
+    if settings.CHAT_SUGGESTED_QUESTIONS:
+        return list(settings.CHAT_SUGGESTED_QUESTIONS)[:count]
+    found = cache.get(SUGGESTIONS_CACHE_KEY)
+    if found is None:
+        found = _questions_from_source(count)
+        cache.set(SUGGESTIONS_CACHE_KEY, found, 300)
+    return found
+
+
+def _questions_from_source(count: int) -> list[str]:
+    if not settings.CHAT_SUGGESTIONS_SOURCE:
+        return []
+    try:
+        entries = import_string(settings.CHAT_SUGGESTIONS_SOURCE)(limit=200)
+    except Exception as exc:  # noqa: BLE001 - a failing port must not break the empty state
+        log.warning("suggestions_source_failed", error=repr(exc))
+        return []
+    picked, categories = [], set()
+    for entry in entries:
+        title, category = getattr(entry, "title", ""), getattr(entry, "category", "")
+        if title.endswith("?") and len(title) <= 70 and category not in categories:
+            picked.append(title)
+            categories.add(category)
+    return picked[:count]
+
+
+def widget_options(request) -> dict:
+    """What the widget's template needs to know about this visitor and the assistant: whether
+    the model reads images, what a signed-in visitor may choose, the limits and links."""
+    config = assistant_config()
+    user = getattr(request, "user", None)
+    signed_in = bool(user is not None and user.is_authenticated)
+    return {
+        "sees_images": config.sees_images(),
+        "signed_in": signed_in,
+        "visitor_models": ",".join(config.visitor_models) if signed_in else "",
+        "visitor_options": ",".join(config.visitor_options) if signed_in else "",
+        "max_frame_bytes": settings.CHAT_MAX_FRAME_BYTES,
+        "help_url": settings.CONCIERGE_HELP_URL,
+    }

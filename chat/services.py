@@ -11,9 +11,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from chat import selectors
-from chat.exceptions import Busy, Forbidden, InvalidTransition, NotFound
+from chat.db import db_async
+from chat.exceptions import Busy, Forbidden, InvalidInput, InvalidTransition, NotFound
 from chat.identity import Owner
 from chat.models import ChatMessage, ChatSession
+from chat.reply.choice import options_validate
 
 log = structlog.get_logger(__name__)
 
@@ -79,6 +81,56 @@ def session_update(
         fields.append("pinned")
     session.save(update_fields=fields)
     return session
+
+
+def session_choose_model(
+    *,
+    session: ChatSession,
+    owner: Owner,
+    allowed_models: tuple[str, ...],
+    allowed_options: tuple[str, ...],
+    model: str | None = None,
+    options: dict[str, Any] | None = None,
+) -> ChatSession:
+    """Store a signed-in visitor's model and options on their conversation, within what the
+    operator allows (AssistantConfig.visitor_models / visitor_options). Raise Forbidden for an
+    anonymous visitor and InvalidInput, saying what is allowed, for anything else."""
+    if not owner.is_authenticated:
+        raise Forbidden("Sign in to choose the model or its options.")
+    fields = ["updated_at"]
+    if model is not None:
+        if model not in allowed_models:
+            choices = ", ".join(allowed_models) or "none"
+            raise InvalidInput(f"The model {model!r} is not offered here. Choose: {choices}.")
+        session.model = model
+        fields.append("model")
+    if options is not None:
+        session.generation_options = {
+            **session.generation_options,
+            **options_validate(options, allowed=allowed_options),
+        }
+        fields.append("generation_options")
+    session.save(update_fields=fields)
+    return session
+
+
+def sessions_adopt(*, visitor_key: str, user_id: int) -> int:
+    """Give a visitor's anonymous conversations to the user who just signed in (once: they no
+    longer belong to the visitor key afterwards). Return how many moved."""
+    if not visitor_key:
+        return 0
+    return ChatSession.objects.filter(user__isnull=True, visitor_key=visitor_key).update(
+        user_id=user_id, visitor_key=""
+    )
+
+
+def session_title_set(*, session_id, title: str, only_if: str) -> bool:
+    """Set a generated title, unless the title changed meanwhile (a rename wins). Return
+    whether it was set."""
+    title = " ".join(title.split())[:TITLE_LENGTH]
+    if not title:
+        return False
+    return bool(ChatSession.objects.filter(pk=session_id, title=only_if).update(title=title))
 
 
 def session_rate(*, session: ChatSession, score: int, comment: str = "") -> ChatSession:
@@ -202,6 +254,21 @@ def message_finish(
     return ChatMessage.objects.get(id=message_id)
 
 
+@transaction.atomic
+def reply_store(
+    *, message_id, session_id, escalate: bool = False, supersede: bool = False, **finish: Any
+) -> ChatMessage:
+    """Store a finished reply once (see `message_finish`), with what it changes in its
+    conversation: escalated (`escalate`), earlier answers to its question replaced (`supersede`,
+    a regenerated reply with text)."""
+    reply = message_finish(message_id=message_id, **finish)
+    if escalate:
+        session_escalate(session_id=session_id)
+    if supersede:
+        replies_supersede(reply_id=message_id)
+    return reply
+
+
 def message_update(*, message: ChatMessage, pinned: bool) -> ChatMessage:
     message.pinned = pinned
     message.save(update_fields=["pinned"])
@@ -291,3 +358,11 @@ def _session_touch(*, session: ChatSession, first_text: str = "") -> None:
 def _title_from(text: str) -> str:
     line = " ".join(text.split())
     return line if len(line) <= TITLE_LENGTH else line[: TITLE_LENGTH - 1].rstrip() + "…"
+
+
+asession_open = db_async(session_open)
+asession_rate = db_async(session_rate)
+aexchange_begin = db_async(exchange_begin)
+areply_regenerate = db_async(reply_regenerate)
+areply_store = db_async(reply_store)
+amessage_interrupt_orphan = db_async(message_interrupt_orphan)

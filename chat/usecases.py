@@ -1,8 +1,9 @@
-"""Asking a question, the same way over the WebSocket and over SSE.
+"""The use-case layer: what a visitor can do in a conversation, the same over WebSocket and SSE.
 
-`ask` runs the checks of DESIGN.md in order (validation, rate limit, daily quota), stores the
-question once per client id, and returns the `ack` event with the events of the reply to relay:
-a new reply's stream, or, for a client id seen before, the stored reply's.
+The consumer and the SSE view parse frames and relay events; every decision is here: open a
+conversation and greet (`conversation_ready`), ask (the checks of DESIGN.md in order:
+validation, rate limit, daily quota; then store once per client id and start the reply),
+regenerate, stop, rate, and follow or replay a reply. Each refusal raises a ChatError.
 """
 
 from __future__ import annotations
@@ -10,40 +11,42 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from channels.db import database_sync_to_async
 from django.conf import settings
 from django.utils import timezone
 
-from chat import selectors, services
-from chat.guards import limits
-from chat.guards import quotas
-from chat.reply import lifecycle as replies
+from chat import events, selectors, services
+from chat.db import db_async
+from chat.exceptions import ChatError, InvalidInput, NotFound, QuotaExceeded, RateLimited
+from chat.guards import limits, quotas
+from chat.identity import Owner, asker_for
 from chat.live import streams
-from chat.exceptions import ChatError, NotFound, QuotaExceeded, RateLimited
-from chat.identity import Owner
 from chat.models import ChatMessage, ChatSession
 from chat.providers.base import estimate_tokens
-from chat.reply.universes import universe_get
+from chat.reply.lifecycle import ReplyRequest, reply_start
+from chat.reply.universes import universe_get, universe_list
+from chat.signals import Asker, ConversationRated, conversation_rated, send_later
 from chat.validation import MessageIn, image_file
 
 HISTORY_LIMIT = 50
+QUOTA_WORDS = {
+    "messages": "messages",
+    "input_tokens": "reading allowance",
+    "output_tokens": "answer allowance",
+}
+
+aasker_for = db_async(asker_for)
 
 
-def session_for(owner: Owner, session_id) -> ChatSession:
-    """Open the owner's conversation `session_id`, or a new one when it is None."""
-    return services.session_open(
-        owner=owner,
-        session_id=session_id,
-        provider=settings.CHAT_PROVIDER,
-        model=settings.CHAT_MODEL,
-        generation_options=settings.CHAT_GENERATION,
-    )
+@dataclass(frozen=True)
+class Visit:
+    """Who is asking and from where, as the socket or request knows it."""
 
-
-def history_of(session: ChatSession) -> list[dict]:
-    """The last messages of a conversation, serialised for `ready`."""
-    messages = selectors.message_history(session=session, limit=HISTORY_LIMIT)
-    return [selectors.message_serialize(m) for m in messages]
+    owner: Owner
+    asker: Asker
+    page: dict
+    tz: str | None = None
+    language: str = ""
+    ip: str | None = None
 
 
 @dataclass(frozen=True)
@@ -53,15 +56,23 @@ class Asked:
     events: AsyncIterator[dict]
 
 
-async def ask(
-    *,
-    session: ChatSession | None,
-    owner: Owner,
-    incoming: MessageIn,
-    page: dict,
-    tz: str | None,
-    ip: str | None,
-) -> Asked:
+async def conversation_open(visit: Visit, session_id) -> ChatSession:
+    """The visitor's conversation `session_id`, or a new one when it is None."""
+    return await services.asession_open(owner=visit.owner, session_id=session_id)
+
+
+async def conversation_ready(visit: Visit, session: ChatSession) -> dict:
+    """The `ready` event: the conversation's recent history, its universes, today's usage."""
+    history = await selectors.amessage_history_serialized(session=session, limit=HISTORY_LIMIT)
+    return events.ready(
+        session_id=str(session.id),
+        history=history,
+        universes=[u.as_dict() for u in universe_list(visit.asker)],
+        usage=await quotas.usage_snapshot(owner=visit.owner, tz=visit.tz),
+    )
+
+
+async def ask(*, visit: Visit, session: ChatSession | None, incoming: MessageIn) -> Asked:
     """Store the question and start (or find) its reply. Raise ChatError to refuse it.
 
     A client id seen before is answered from what was stored, without counting against any
@@ -71,135 +82,116 @@ async def ask(
     try:
         exchange = None
         if session is not None:
-            exchange = await database_sync_to_async(_previous)(session, incoming.client_id)
+            exchange = await _previous(session, incoming.client_id)
         if exchange is None:
-            universe_get(incoming.universe)
-            await _check_limits(owner=owner, ip=ip, tz=tz, text=incoming.text)
+            if incoming.universe:
+                universe_get(incoming.universe, visit.asker)  # unknown or not theirs: refused
+            await _check_limits(visit, text=incoming.text)
             if session is None:
-                session = await database_sync_to_async(session_for)(owner, None)
-            await _reap_stale_reply(session)
-            exchange = await database_sync_to_async(_begin)(session, incoming)
+                session = await services.asession_open(owner=visit.owner, session_id=None)
+            await _settle_stale_reply(session)
+            exchange = await _begin(session, incoming)
     except ChatError as exc:
         exc.reply_to = incoming.client_id
         raise
-    ack = {"type": "ack", "id": incoming.client_id, "message": str(exchange.question.id)}
-    if not exchange.created:
-        return Asked(session, ack, await reply_events(exchange.reply, after_seq=None))
-    stream = await replies.reply_start(
-        replies.ReplyRequest(
-            session_id=str(session.id),
-            reply_id=str(exchange.reply.id),
-            question_id=str(exchange.question.id),
-            reply_to=incoming.client_id,
-            owner=owner,
-            page=page,
-            tz=tz,
-        )
+    ack = events.ack(
+        client_id=incoming.client_id,
+        message_id=str(exchange.question.id),
+        session_id=str(session.id),
     )
+    if not exchange.created:
+        return Asked(session, ack, await reply_events(visit, exchange.reply, after_seq=None))
+    stream = await reply_start(_request(visit, session, exchange, incoming.client_id))
     return Asked(session, ack, stream.subscribe())
 
 
-async def _check_limits(*, owner: Owner, ip: str | None, tz: str | None, text: str) -> None:
-    decision = await limits.rate_limit_hit(keys=limits.rate_limit_keys(owner=owner, ip=ip))
-    if not decision.allowed:
-        wait = max(1, round(decision.retry_after))
-        raise RateLimited(
-            f"You are sending messages too fast. Try again in {wait} s.",
-            retry_after=decision.retry_after,
-        )
-    quota = await quotas.quota_check(
-        owner=owner, tz=tz, estimated_input_tokens=estimate_tokens(text)
-    )
-    if not quota.allowed:
-        hours = quota.retry_after / 3600
-        raise QuotaExceeded(
-            f"You have used today's {QUOTA_WORDS.get(quota.reason, 'quota')}. It resets at "
-            f"midnight, in {hours:.1f} h."
-            + ("" if owner.is_authenticated else " Log in for a larger daily allowance."),
-            retry_after=quota.retry_after,
-        )
-
-
-QUOTA_WORDS = {
-    "messages": "messages",
-    "input_tokens": "reading allowance",
-    "output_tokens": "answer allowance",
-}
-
-
-async def _reap_stale_reply(session: ChatSession) -> None:
-    """A reply cut off by a restart must not leave its conversation `busy` for ever."""
-    streaming = await database_sync_to_async(selectors.message_streaming)(session=session)
-    if streaming is not None:
-        await reap_if_orphaned(streaming)
-
-
-def _previous(session: ChatSession, client_id: str) -> services.Exchange | None:
-    question = selectors.message_by_client_id(session=session, client_id=client_id)
-    if question is None:
-        return None
-    reply = selectors.message_reply(user_message=question)
-    if reply is None:
-        raise NotFound("That message was already answered and its reply deleted.")
-    return services.Exchange(question, reply, created=False)
-
-
-async def regenerate(
-    *, session: ChatSession, owner: Owner, page: dict, tz: str | None, ip: str | None
-) -> AsyncIterator[dict]:
+async def regenerate(*, visit: Visit, session: ChatSession) -> AsyncIterator[dict]:
     """Answer the last question again, replacing its reply. Counts against the same limits
     as a new message: it costs a generation."""
-    question = await database_sync_to_async(selectors.message_last_user)(session=session)
+    question = await selectors.amessage_last_user(session=session)
     if question is None:
         raise NotFound("There is no question to answer again in this conversation.")
-    await _check_limits(owner=owner, ip=ip, tz=tz, text=question.text)
-    await _reap_stale_reply(session)
-    exchange = await database_sync_to_async(services.reply_regenerate)(session=session)
-    stream = await replies.reply_start(
-        replies.ReplyRequest(
+    await _check_limits(visit, text=question.text)
+    await _settle_stale_reply(session)
+    exchange = await services.areply_regenerate(session=session)
+    request = _request(visit, session, exchange, exchange.question.client_id or "", regenerate=True)
+    return (await reply_start(request)).subscribe()
+
+
+async def stop(*, session: ChatSession) -> None:
+    """Stop the reply being written in `session`, wherever it runs."""
+    reply = await selectors.amessage_streaming(session=session)
+    if reply is None or not await streams.stream_request_stop(str(reply.id)):
+        raise InvalidInput("There is no reply being written to stop.")
+
+
+async def rate(*, visit: Visit, session: ChatSession, score, comment) -> None:
+    if not isinstance(score, int) or isinstance(score, bool) or not 1 <= score <= 5:
+        raise InvalidInput("`score` must be a whole number from 1 to 5.")
+    comment = comment or ""
+    if not isinstance(comment, str):
+        raise InvalidInput("`comment` must be text.")
+    await services.asession_rate(session=session, score=score, comment=comment)
+    send_later(
+        conversation_rated,
+        rating=ConversationRated(
             session_id=str(session.id),
-            reply_id=str(exchange.reply.id),
-            question_id=str(exchange.question.id),
-            reply_to=exchange.question.client_id or "",
-            owner=owner,
-            page=page,
-            tz=tz,
-            regenerate=True,
-        )
+            asker=visit.asker,
+            score=score,
+            comment=comment[:2000],
+            rated_at=timezone.now(),
+        ),
     )
-    return stream.subscribe()
 
 
-async def reply_events(reply: ChatMessage, *, after_seq: int | None) -> AsyncIterator[dict]:
+async def resume(*, visit: Visit, session: ChatSession, resume_from, history: list[dict]):
+    """After `ready`: the events a client missed of a reply (`resume_from` = {message, seq}),
+    or those of a reply still streaming on a new page; None when there is nothing to follow."""
+    if isinstance(resume_from, dict) and resume_from.get("message"):
+        seq = resume_from.get("seq")
+        after = seq if isinstance(seq, int) and not isinstance(seq, bool) else -1
+        reply = await _reply_in(session, resume_from["message"])
+        return await reply_events(visit, reply, after_seq=after)
+    if history and history[-1]["status"] == ChatMessage.Status.STREAMING:
+        reply = await _reply_in(session, history[-1]["id"])
+        return await reply_events(visit, reply, after_seq=None)
+    return None
+
+
+async def reply_events(
+    visit: Visit, reply: ChatMessage, *, after_seq: int | None
+) -> AsyncIterator[dict]:
     """The events of an existing reply: from its stream if a process still has it, else rebuilt
     from the stored row (a reply left `streaming` by a dead process is marked interrupted)."""
-    events = await streams.stream_subscribe(str(reply.id), after_seq=after_seq)
-    if events is None:
-        return _stored(reply, after_seq)
-    return _until_done(events, reply, after_seq)
+    live = await streams.stream_subscribe(str(reply.id), after_seq=after_seq)
+    if live is None:
+        return _stored(visit, reply, after_seq)
+    return _until_done(visit, live, reply, after_seq)
 
 
-async def _until_done(events, reply: ChatMessage, after_seq: int | None) -> AsyncIterator[dict]:
+async def _until_done(visit, live, reply: ChatMessage, after_seq) -> AsyncIterator[dict]:
     seq = after_seq
-    async for event in events:
+    async for event in live:
         yield event
         if event["type"] == "done":
             return
         if event["type"] == "token":
             seq = event["seq"]
+        elif event["type"] == "start" and seq is None:
+            seq = -1
     # The stream vanished before `done`: the process generating the reply died.
-    async for event in _stored(reply, seq):
+    async for event in _stored(visit, reply, seq):
         yield event
 
 
-async def _stored(reply: ChatMessage, after_seq: int | None) -> AsyncIterator[dict]:
+async def _stored(visit: Visit, reply: ChatMessage, after_seq) -> AsyncIterator[dict]:
     reply = await reap_if_orphaned(reply)
-    if reply.status != ChatMessage.Status.STREAMING:
-        stored = await database_sync_to_async(replies.stored_reply_events)(
-            reply, after_seq=after_seq
-        )
-        for event in stored:
-            yield event
+    if reply.status == ChatMessage.Status.STREAMING:
+        return
+    reply = await selectors.amessage_for_replay(message_id=reply.id)
+    usage = await quotas.usage_snapshot(owner=visit.owner, tz=visit.tz)
+    for event in events.stored_reply(reply, after_seq=after_seq, usage_snapshot=usage):
+        yield event
 
 
 async def reap_if_orphaned(reply: ChatMessage) -> ChatMessage:
@@ -211,29 +203,93 @@ async def reap_if_orphaned(reply: ChatMessage) -> ChatMessage:
     age = (timezone.now() - reply.created_at).total_seconds()
     if settings.REDIS_URL and age < streams.ALIVE_TTL_MS / 1000 + 5:
         return reply
-    return await database_sync_to_async(_reap_if_orphaned)(reply)
+    return await services.amessage_interrupt_orphan(message_id=reply.id)
 
 
-def _begin(session: ChatSession, incoming: MessageIn) -> services.Exchange:
+async def _check_limits(visit: Visit, *, text: str) -> None:
+    decision = await limits.rate_limit_hit(
+        keys=limits.rate_limit_keys(owner=visit.owner, ip=visit.ip)
+    )
+    if not decision.allowed:
+        wait = max(1, round(decision.retry_after))
+        raise RateLimited(
+            f"You are sending messages too fast. Try again in {wait} s.",
+            retry_after=decision.retry_after,
+        )
+    quota = await quotas.quota_check(
+        owner=visit.owner, tz=visit.tz, estimated_input_tokens=estimate_tokens(text)
+    )
+    if not quota.allowed:
+        hours = quota.retry_after / 3600
+        raise QuotaExceeded(
+            f"You have used today's {QUOTA_WORDS.get(quota.reason, 'quota')}. It resets at "
+            f"midnight, in {hours:.1f} h."
+            + ("" if visit.owner.is_authenticated else " Log in for a larger daily allowance."),
+            retry_after=quota.retry_after,
+        )
+
+
+async def _settle_stale_reply(session: ChatSession) -> None:
+    """A reply cut off by a restart must not leave its conversation `busy` for ever."""
+    streaming = await selectors.amessage_streaming(session=session)
+    if streaming is not None:
+        await reap_if_orphaned(streaming)
+
+
+def _exchange_previous(session: ChatSession, client_id: str) -> services.Exchange | None:
+    question = selectors.message_by_client_id(session=session, client_id=client_id)
+    if question is None:
+        return None
+    reply = selectors.message_reply(user_message=question)
+    if reply is None:
+        raise NotFound("That message was already answered and its reply deleted.")
+    return services.Exchange(question, reply, created=False)
+
+
+def _exchange_begin(session: ChatSession, incoming: MessageIn) -> services.Exchange:
     image = image_file(incoming.image) if incoming.image else None
+    metadata = {
+        key: value
+        for key, value in (("universe", incoming.universe), ("context", incoming.context))
+        if value
+    }
     return services.exchange_begin(
         session=session,
         client_id=incoming.client_id,
         text=incoming.text,
         image=image,
-        provider=settings.CHAT_PROVIDER,
-        model=settings.CHAT_MODEL,
-        metadata={
-            key: value
-            for key, value in (("universe", incoming.universe), ("context", incoming.context))
-            if value
-        },
+        metadata=metadata,
     )
 
 
-def _reap_if_orphaned(reply: ChatMessage) -> ChatMessage:
-    """A reply still `streaming` with no stream anywhere was cut off by a server restart."""
-    reply.refresh_from_db()
-    if reply.status != ChatMessage.Status.STREAMING:
-        return reply
-    return services.message_interrupt_orphan(message_id=reply.id)
+def _reply_in_session(session: ChatSession, message_id) -> ChatMessage:
+    reply = selectors.message_in_session(session=session, message_id=message_id)
+    if reply is None or reply.role != ChatMessage.Role.ASSISTANT:
+        raise NotFound("That reply is not part of this conversation.")
+    return reply
+
+
+_previous = db_async(_exchange_previous)
+_begin = db_async(_exchange_begin)
+_reply_in = db_async(_reply_in_session)
+
+
+def _request(
+    visit: Visit,
+    session: ChatSession,
+    exchange: services.Exchange,
+    reply_to: str,
+    *,
+    regenerate: bool = False,
+) -> ReplyRequest:
+    return ReplyRequest(
+        session_id=str(session.id),
+        reply_id=str(exchange.reply.id),
+        question_id=str(exchange.question.id),
+        reply_to=reply_to,
+        owner=visit.owner,
+        page=visit.page,
+        tz=visit.tz,
+        language=visit.language,
+        regenerate=regenerate,
+    )

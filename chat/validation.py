@@ -9,6 +9,7 @@ import re
 import uuid
 from dataclasses import dataclass, field
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from chat.exceptions import InvalidInput, TooLarge, UnsupportedImage
@@ -35,9 +36,13 @@ class PageIn:
     url: str = ""
     title: str = ""
     referrer: str = ""
+    status: int | None = None  # the page's HTTP status when it is an error page (404)
 
     def as_dict(self) -> dict:
-        return {"url": self.url, "title": self.title, "referrer": self.referrer}
+        page = {"url": self.url, "title": self.title, "referrer": self.referrer}
+        if self.status is not None:
+            page["status"] = self.status
+        return page
 
 
 def parse_client_id(value) -> str:
@@ -80,11 +85,26 @@ def parse_message(data: dict) -> MessageIn:
 def parse_page(data) -> PageIn:
     if not isinstance(data, dict):
         return PageIn()
+    status = data.get("status")
+    valid_status = isinstance(status, int) and not isinstance(status, bool) and 100 <= status < 600
     return PageIn(
         url=str(data.get("url") or "")[:500],
         title=str(data.get("title") or "")[:200],
         referrer=str(data.get("referrer") or "")[:500],
+        status=status if valid_status else None,
     )
+
+
+LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,2}$")
+
+
+def parse_language(value) -> str:
+    """A BCP 47 tag such as `pt-BR` ("" when missing or malformed: it is only a hint)."""
+    return value if isinstance(value, str) and LANGUAGE.match(value) else ""
+
+
+def parse_timezone(value) -> str | None:
+    return value[:64] if isinstance(value, str) and value else None
 
 
 def parse_image(value) -> ImageInput:
@@ -137,3 +157,7 @@ def image_file(image: ImageInput):
 
     name = f"{uuid.uuid4().hex}.{EXTENSIONS[image.media_type]}"
     return ContentFile(base64.b64decode(image.data_base64), name=name)
+
+
+# Decoding and verifying an image takes CPU: async callers parse off the event loop.
+aparse_message = sync_to_async(parse_message, thread_sensitive=False)

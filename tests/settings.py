@@ -10,8 +10,20 @@ os.environ.setdefault("CHAT_PROVIDER", "offline")
 os.environ.setdefault("LOG_JSON", "false")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 os.environ.setdefault("KNOWLEDGE_WARM_UP", "false")  # tests load search when they need it
+# The intent router loads the embedding model: tests about routing turn it on themselves.
+os.environ.setdefault("CHAT_INTENT_ROUTER", "")
+# Titles by the model would take scripted replies meant for the test: tests of titles turn it on.
+os.environ.setdefault("CHAT_TITLES_BY_MODEL", "false")
 
 from config.settings import *  # noqa: E402, F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 MEDIA_ROOT = BASE_DIR / "var" / "test-media"  # noqa: F405
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    # A file, like the embedded default, not shared-cache memory: replies read the database from
+    # several threads at once (context loaders, retrieval), and an in-memory database shared
+    # between connections fails them with "table is locked" instead of waiting.
+    DATABASES["default"]["TEST"] = {  # noqa: F405
+        "NAME": str(BASE_DIR / "var" / f"test-{os.getpid()}.sqlite3")  # noqa: F405
+    }

@@ -1,9 +1,10 @@
 """The live chat WebSocket, `/ws/chat/`, speaking PROTOCOL.md.
 
-Thin on purpose: parse a frame, call a service, relay a reply's events. Channels runs handlers
-one at a time, so a reply is generated in its own task (chat.reply.lifecycle) and relayed by another
-(`_follow`): a `stop` frame is handled while a reply streams. Closing the socket cancels only the
-relay; the reply goes on, is stored, and a reconnect can resume it.
+Thin on purpose: parse a frame, call the use-case layer (chat.usecases), relay events built by
+chat.events. Channels runs handlers one at a time, so a reply is generated in its own task
+(chat.reply.lifecycle) and relayed by another (`_follow`): a `stop` frame is handled while a reply
+streams. Closing the socket cancels only the relay; the reply goes on, is stored, and a reconnect
+can resume it.
 """
 
 from __future__ import annotations
@@ -13,20 +14,20 @@ import json
 import uuid
 
 import structlog
-from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from chat import selectors, services
-from chat import usecases as asking
-from chat.live import streams
-from chat.exceptions import ChatError, InvalidInput, NotFound, TooLarge
+from chat import events, usecases
+from chat.exceptions import ChatError, InvalidInput, TooLarge
 from chat.identity import Owner, client_ip, visitor_key_for
-from chat.models import ChatMessage, ChatSession
-from chat.guards.quotas import usage_snapshot
-from chat.reply.universes import universe_list
-from chat.validation import parse_message, parse_page
+from chat.signals import request_refused, send_now, socket_changed
+from chat.validation import (
+    aparse_message,
+    parse_language,
+    parse_page,
+    parse_timezone,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -37,15 +38,17 @@ class ChatConsumer(AsyncWebsocketConsumer):
     channel_layer_alias = None
 
     async def connect(self) -> None:
-        self.owner: Owner = await database_sync_to_async(_owner_from_scope)(self.scope)
-        self.session: ChatSession | None = None
-        self.page: dict = {}
-        self.tz: str | None = None
+        owner = await database_sync_to_async(_owner_from_scope)(self.scope)
+        self.visit = usecases.Visit(
+            owner=owner, asker=await usecases.aasker_for(owner), page={}, ip=client_ip(self.scope)
+        )
+        self.session = None
         self.follower: asyncio.Task | None = None
-        self.client_ip: str | None = client_ip(self.scope)
         await self.accept()
+        send_now(socket_changed, delta=1)
 
     async def disconnect(self, code: int) -> None:
+        send_now(socket_changed, delta=-1)
         if self.follower is not None:
             self.follower.cancel()
 
@@ -59,11 +62,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 raise InvalidInput("Send `hello` first to open a conversation.")
             await handler(frame)
         except ChatError as exc:
-            await self.send_error(exc)
+            send_now(request_refused, code=exc.code)
+            await self.send_json(events.error_from(exc))
         except Exception:  # noqa: BLE001 - a bug must not close the socket or show a traceback
             log.exception("frame_failed")
-            await self.send_error(
-                ChatError("Something went wrong on our side. Please try again in a moment.")
+            await self.send_json(
+                events.error_from(
+                    ChatError("Something went wrong on our side. Please try again in a moment.")
+                )
             )
 
     def _parse(self, text_data, bytes_data) -> dict:
@@ -80,105 +86,73 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     # --- client frames ---------------------------------------------------------------------------
     async def on_hello(self, frame: dict) -> None:
-        self.page = parse_page(frame.get("page")).as_dict()
-        tz = frame.get("timezone")
-        self.tz = tz if isinstance(tz, str) else None
-        self.session = await database_sync_to_async(asking.session_for)(
-            self.owner, frame.get("session")
+        self.visit = usecases.Visit(
+            owner=self.visit.owner,
+            asker=self.visit.asker,
+            ip=self.visit.ip,
+            page=parse_page(frame.get("page")).as_dict(),
+            tz=parse_timezone(frame.get("timezone")),
+            language=parse_language(frame.get("language")),
         )
+        self.session = await usecases.conversation_open(self.visit, frame.get("session"))
         structlog.contextvars.bind_contextvars(session_id=str(self.session.id))
-        history = await database_sync_to_async(asking.history_of)(self.session)
-        await self.send_json(
-            {
-                "type": "ready",
-                "session": str(self.session.id),
-                "history": history,
-                "universes": [u.as_dict() for u in universe_list()],
-                "usage": await usage_snapshot(owner=self.owner, tz=self.tz),
-            }
+        ready = await usecases.conversation_ready(self.visit, self.session)
+        await self.send_json(ready)
+        following = await usecases.resume(
+            visit=self.visit,
+            session=self.session,
+            resume_from=frame.get("resume"),
+            history=ready["history"],
         )
-        await self._resume(frame.get("resume"), history)
+        if following is not None:
+            self._follow(following)
 
     async def on_message(self, frame: dict) -> None:
-        # Decoding and verifying an image takes CPU: not on the event loop.
-        incoming = await sync_to_async(parse_message, thread_sensitive=False)(frame)
-        asked = await asking.ask(
-            session=self.session,
-            owner=self.owner,
-            incoming=incoming,
-            page=self.page,
-            tz=self.tz,
-            ip=self.client_ip,
-        )
+        incoming = await aparse_message(frame)
+        asked = await usecases.ask(visit=self.visit, session=self.session, incoming=incoming)
         await self.send_json(asked.ack)
         self._follow(asked.events)
 
     async def on_stop(self, frame: dict) -> None:
-        reply = await database_sync_to_async(selectors.message_streaming)(session=self.session)
-        if reply is None or not await streams.stream_request_stop(str(reply.id)):
-            raise InvalidInput("There is no reply being written to stop.")
+        await usecases.stop(session=self.session)
 
     async def on_regenerate(self, frame: dict) -> None:
-        events = await asking.regenerate(
-            session=self.session, owner=self.owner, page=self.page, tz=self.tz, ip=self.client_ip
-        )
-        self._follow(events)
+        self._follow(await usecases.regenerate(visit=self.visit, session=self.session))
 
     async def on_rate(self, frame: dict) -> None:
-        score = frame.get("score")
-        if not isinstance(score, int) or isinstance(score, bool) or not 1 <= score <= 5:
-            raise InvalidInput("`score` must be a whole number from 1 to 5.")
-        comment = frame.get("comment") or ""
-        if not isinstance(comment, str):
-            raise InvalidInput("`comment` must be text.")
-        await database_sync_to_async(services.session_rate)(
-            session=self.session, score=score, comment=comment
+        await usecases.rate(
+            visit=self.visit,
+            session=self.session,
+            score=frame.get("score"),
+            comment=frame.get("comment"),
         )
 
     async def on_ping(self, frame: dict) -> None:
-        await self.send_json({"type": "pong"})
+        await self.send_json(events.pong())
 
     # --- relaying replies ------------------------------------------------------------------------
-    async def _resume(self, resume, history: list[dict]) -> None:
-        """After `ready`: replay what the client missed of a reply, then follow it live."""
-        if isinstance(resume, dict) and resume.get("message"):
-            seq = resume.get("seq")
-            after = seq if isinstance(seq, int) and not isinstance(seq, bool) else -1
-            reply = await database_sync_to_async(_reply_in)(self.session, resume["message"])
-            self._follow(await asking.reply_events(reply, after_seq=after))
-        elif history and history[-1]["status"] == ChatMessage.Status.STREAMING:
-            # A new page while a reply streams: follow it from its first token.
-            reply = await database_sync_to_async(_reply_in)(self.session, history[-1]["id"])
-            self._follow(await asking.reply_events(reply, after_seq=None))
-
-    def _follow(self, events) -> None:
+    def _follow(self, reply_events) -> None:
         if self.follower is not None and not self.follower.done():
             self.follower.cancel()
-        self.follower = asyncio.create_task(self._relay(events))
+        self.follower = asyncio.create_task(self._relay(reply_events))
 
-    async def _relay(self, events) -> None:
+    async def _relay(self, reply_events) -> None:
         done = False
         try:
-            async for event in events:
+            async for event in reply_events:
                 await self.send_json(event)
                 done = done or event["type"] == "done"
         except Exception:  # noqa: BLE001 - tell the client rather than go quiet
             log.exception("relay_failed")
         if not done:
-            await self.send_error(
-                ChatError("The rest of this reply could not be delivered. Reload to see it.")
+            await self.send_json(
+                events.error_from(
+                    ChatError("The rest of this reply could not be delivered. Reload to see it.")
+                )
             )
 
     async def send_json(self, content: dict) -> None:
         await self.send(text_data=json.dumps(content))
-
-    async def send_error(self, exc: ChatError) -> None:
-        event = {"type": "error", "code": exc.code, "message": exc.message}
-        if exc.retry_after is not None:
-            event["retry_after"] = exc.retry_after
-        if exc.reply_to is not None:
-            event["reply_to"] = exc.reply_to
-        await self.send_json(event)
 
 
 def _owner_from_scope(scope) -> Owner:
@@ -193,10 +167,3 @@ def _owner_from_scope(scope) -> Owner:
         return Owner(user_id=user_id, visitor_key=key)
     # No session cookie (a script, or cookies blocked): a visitor for this connection only.
     return Owner(user_id=user_id, visitor_key=f"ephemeral-{uuid.uuid4().hex}")
-
-
-def _reply_in(session: ChatSession, message_id) -> ChatMessage:
-    reply = selectors.message_in_session(session=session, message_id=message_id)
-    if reply is None or reply.role != ChatMessage.Role.ASSISTANT:
-        raise NotFound("That reply is not part of this conversation.")
-    return reply

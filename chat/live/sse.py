@@ -13,18 +13,15 @@ import json
 from collections.abc import AsyncIterator
 
 from asgiref.sync import sync_to_async
-from channels.db import database_sync_to_async
 from django.conf import settings
 from django.http import StreamingHttpResponse
 from django.views.decorators.http import require_POST
 
-from chat import usecases as asking
+from chat import usecases
 from chat.exceptions import ChatError, InvalidInput
 from chat.http import chat_error_response, json_body
 from chat.identity import client_ip, owner_from_request
-from chat.guards.quotas import usage_snapshot
-from chat.reply.universes import universe_list
-from chat.validation import parse_message, parse_page
+from chat.validation import aparse_message, parse_language, parse_page, parse_timezone
 
 HEARTBEAT_SECONDS = 15.0
 _END = object()
@@ -34,46 +31,43 @@ _END = object()
 async def stream(request):
     """Ask (`message`), or answer the last question again (`"regenerate": true`), over SSE."""
     try:
-        owner = await sync_to_async(owner_from_request)(request)
         body = json_body(request, max_bytes=settings.CHAT_MAX_FRAME_BYTES)
-        page = parse_page(body.get("page")).as_dict()
-        tz = body.get("timezone") if isinstance(body.get("timezone"), str) else None
-        ip = client_ip(getattr(request, "scope", None))
+        visit = await _visit(request, body)
         if body.get("regenerate") is True:
             if not body.get("session"):
                 raise InvalidInput("`regenerate` needs the `session` to answer again.")
-            session = await database_sync_to_async(asking.session_for)(owner, body["session"])
+            session = await usecases.conversation_open(visit, body["session"])
             first: list[dict] = []
-            events = await asking.regenerate(session=session, owner=owner, page=page, tz=tz, ip=ip)
+            events = await usecases.regenerate(visit=visit, session=session)
         else:
-            incoming = await sync_to_async(parse_message, thread_sensitive=False)(
-                body.get("message")
-            )
+            incoming = await aparse_message(body.get("message"))
             session = None
             if body.get("session"):  # a new conversation is opened only if the question passes
-                session = await database_sync_to_async(asking.session_for)(owner, body["session"])
-            asked = await asking.ask(
-                session=session, owner=owner, incoming=incoming, page=page, tz=tz, ip=ip
-            )
+                session = await usecases.conversation_open(visit, body["session"])
+            asked = await usecases.ask(visit=visit, session=session, incoming=incoming)
             session, first, events = asked.session, [asked.ack], asked.events
-        history = await database_sync_to_async(asking.history_of)(session)
-        usage = await usage_snapshot(owner=owner, tz=tz)
+        ready = await usecases.conversation_ready(visit, session)
     except ChatError as exc:
         return chat_error_response(exc)
     await sync_to_async(request.session.save)()  # a script's first call: keep its visitor key
-    ready = {
-        "type": "ready",
-        "session": str(session.id),
-        "history": history,
-        "universes": [u.as_dict() for u in universe_list()],
-        "usage": usage,
-    }
     response = StreamingHttpResponse(
         _event_stream([ready, *first], events), content_type="text/event-stream"
     )
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # nginx: do not buffer the stream
     return response
+
+
+async def _visit(request, body: dict) -> usecases.Visit:
+    owner = await sync_to_async(owner_from_request)(request)
+    return usecases.Visit(
+        owner=owner,
+        asker=await usecases.aasker_for(owner),
+        page=parse_page(body.get("page")).as_dict(),
+        tz=parse_timezone(body.get("timezone")),
+        language=parse_language(body.get("language")),
+        ip=client_ip(getattr(request, "scope", None)),
+    )
 
 
 async def _event_stream(first: list[dict], events: AsyncIterator[dict]) -> AsyncIterator[str]:

@@ -65,10 +65,11 @@ class AnthropicProvider(Provider):
         )
 
     @classmethod
-    def from_settings(cls) -> AnthropicProvider:
+    def from_settings(cls, *, api_key: str = "", base_url: str = "") -> AnthropicProvider:
+        """Build from settings; the operator's key or base URL (if given) win."""
         return cls(
-            api_key=settings.ANTHROPIC_API_KEY,
-            base_url=settings.ANTHROPIC_BASE_URL or None,
+            api_key=api_key or settings.ANTHROPIC_API_KEY,
+            base_url=base_url or settings.ANTHROPIC_BASE_URL or None,
             timeouts=Timeouts(**settings.CHAT_TIMEOUTS),
             max_retries=settings.CHAT_MAX_RETRIES,
         )

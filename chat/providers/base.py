@@ -185,8 +185,9 @@ class Provider(ABC):
         return ProviderHealth(reachable=True, models_available=len(models))
 
     @classmethod
-    def from_settings(cls) -> Provider:
-        """Build the provider from Django settings (keys, base URLs, timeouts)."""
+    def from_settings(cls, *, api_key: str = "", base_url: str = "") -> Provider:
+        """Build the provider from Django settings (keys, base URLs, timeouts); providers that
+        take a key or a base URL let the given ones override the settings'."""
         from django.conf import settings
 
         return cls(

@@ -10,9 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import structlog
-from channels.db import database_sync_to_async
 
-from chat.reply import retrieval
 from chat.providers.base import (
     GenerationOptions,
     ModelInfo,
@@ -23,6 +21,7 @@ from chat.providers.base import (
     Usage,
     estimate_tokens,
 )
+from chat.reply.retrieval import Passage
 
 log = structlog.get_logger(__name__)
 
@@ -39,7 +38,7 @@ NOTHING_FOUND = (
 )
 
 
-def offline_answer(passages: list[retrieval.Passage]) -> str:
+def offline_answer(passages: list[Passage]) -> str:
     """Quote the best passage, labelled and linked; mention the next ones; or say none matched."""
     if not passages:
         return NOTHING_FOUND
@@ -47,9 +46,8 @@ def offline_answer(passages: list[retrieval.Passage]) -> str:
     parts = [INTRO, f"**{best.title}**", shorten(best.body, BODY_LIMIT)]
     if best.url:
         parts.append(f"Read the article in the help center: [{best.title}]({best.url})")
-    attribution = getattr(best, "attribution", "")
-    if attribution:
-        parts.append(f"*Source: {attribution}*")
+    if best.attribution:
+        parts.append(f"*Source: {best.attribution}*")
     if others:
         parts.append(
             "Related: " + "; ".join(f"[{p.title}]({p.url})" if p.url else p.title for p in others)
@@ -76,13 +74,23 @@ def shorten(text: str, limit: int) -> str:
 
 
 class OfflineProvider(Provider):
+    """Answers from passages already retrieved for the question (the reply path passes them:
+    `for_passages`); it never searches itself."""
+
     name = "offline"
+
+    def __init__(self, *, passages: list[Passage] | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.passages = list(passages or [])
+
+    def for_passages(self, passages: list[Passage]) -> OfflineProvider:
+        """This provider, answering from `passages`."""
+        return OfflineProvider(passages=passages, timeouts=self.timeouts, max_retries=0)
 
     async def _stream(
         self, *, model: str, messages: list[PromptMessage], options: GenerationOptions
     ) -> AsyncIterator[StreamEvent]:
-        question = next((m.content for m in reversed(messages) if m.role == "user"), "")
-        answer = offline_answer(await _passages(question))
+        answer = offline_answer(self.passages)
         # Stream word by word so clients see the same shape of reply as from a model.
         for piece in _chunks(answer):
             yield StreamEvent(type="token", text=piece)
@@ -95,15 +103,6 @@ class OfflineProvider(Provider):
 
     async def health(self) -> ProviderHealth:
         return ProviderHealth(reachable=True, models_available=1)
-
-
-async def _passages(question: str) -> list[retrieval.Passage]:
-    """The best passages, or [] when the knowledge base itself fails (never raise here)."""
-    try:
-        return await database_sync_to_async(retrieval.retrieve)(question, limit=1 + RELATED_LIMIT)
-    except Exception:  # noqa: BLE001 - the provider of last resort must still answer
-        log.exception("offline_retrieval_failed")
-        return []
 
 
 def _chunks(text: str) -> list[str]:

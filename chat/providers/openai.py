@@ -56,10 +56,11 @@ class OpenAIProvider(Provider):
         self.send_stream_options = True
 
     @classmethod
-    def from_settings(cls) -> OpenAIProvider:
+    def from_settings(cls, *, api_key: str = "", base_url: str = "") -> OpenAIProvider:
+        """Build from settings; the operator's key or base URL (if given) win."""
         return cls(
-            api_key=settings.OPENAI_API_KEY,
-            base_url=settings.OPENAI_BASE_URL,
+            api_key=api_key or settings.OPENAI_API_KEY,
+            base_url=base_url or settings.OPENAI_BASE_URL,
             timeouts=Timeouts(**settings.CHAT_TIMEOUTS),
             max_retries=settings.CHAT_MAX_RETRIES,
         )

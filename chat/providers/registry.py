@@ -20,8 +20,10 @@ def provider_class(name: str) -> type[Provider]:
     return import_string(path)
 
 
-def get_provider(name: str | None = None) -> Provider:
-    """Build the named provider (default: the configured one) from settings."""
+def get_provider(name: str | None = None, *, api_key: str = "", base_url: str = "") -> Provider:
+    """Build the named provider (default: the configured one) from settings, with the
+    operator's key and base URL when given."""
     name = name or settings.CHAT_PROVIDER
     cls = provider_class(name)
-    return cls.from_settings()
+    overrides = {k: v for k, v in (("api_key", api_key), ("base_url", base_url)) if v}
+    return cls.from_settings(**overrides)  # providers without a key or URL take no overrides

@@ -42,10 +42,10 @@ def escalation_reason(*, question: str, earlier_questions: list[str], failed: bo
     return ""
 
 
-def escalation_event(reason: str) -> dict:
+def escalation_offer(reason: str) -> dict:
+    """What the visitor is told and whom they can reach (stored with the reply, replayed)."""
     return {
-        "type": "escalation",
-        "message": MESSAGES[reason],
         "reason": reason,
+        "message": MESSAGES[reason],
         "contact": dict(settings.CONCIERGE_SUPPORT),
     }

@@ -27,6 +27,7 @@ class Passage:
     body: str
     score: float
     category: str = ""
+    attribution: str = ""  # the licence line a quoted passage must carry (StackFAQ's CC BY-SA)
 
     def as_source(self) -> dict[str, str]:
         return {"id": self.id, "title": self.title, "url": self.url}

@@ -109,11 +109,13 @@ _universes: dict[str, Universe] = {}
 _sources: dict[str, ContextSource] = {}
 
 
-def universe_register(universe: Universe) -> None:
-    """Add (or replace, by key) a universe. Call from `AppConfig.ready()`."""
+def universe_register(universe: Universe, *, replace: bool = True) -> None:
+    """Add a universe, or replace the one with its key (unless `replace=False`: chat's own
+    default gives way to any app's). Call from `AppConfig.ready()`."""
     if universe.audience not in AUDIENCES:
         raise ValueError(f"audience must be one of {AUDIENCES}, not {universe.audience!r}")
-    _universes[universe.key] = universe
+    if replace or universe.key not in _universes:
+        _universes[universe.key] = universe
 
 
 def universe_unregister(key: str) -> None:

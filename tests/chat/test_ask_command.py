@@ -11,13 +11,8 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from chat.management.commands.ask import (
-    AnswerStats,
-    generation_options,
-    question_messages,
-    stream_answer,
-)
-from chat.providers import GenerationOptions, Usage
+from chat.management.commands.ask import AnswerStats, stream_answer
+from chat.providers import GenerationOptions, PromptMessage, Usage
 from chat.providers.base import Timeouts
 from chat.providers.openai import OpenAIProvider
 from tests.chat.providers.fake_servers import (
@@ -192,7 +187,7 @@ async def test_stream_answer_measures_first_token_and_speed(server):
         stats = await stream_answer(
             provider,
             model="gpt-test",
-            messages=question_messages("When?"),
+            messages=[PromptMessage(role="user", content="When?")],
             options=GenerationOptions(),
             write=written.append,
         )
@@ -211,9 +206,3 @@ def test_stats_without_tokens_say_not_available():
     stats = AnswerStats("openai", "m", None, 0.5, 0, None)
 
     assert stats.line() == "[ttft n/a | n/a tokens/s | tokens n/a | total 0.50 s | openai m]"
-
-
-def test_generation_options_put_unknown_keys_in_extra():
-    options = generation_options({"temperature": 0.3, "stop": ["\n"], "top_k": 40})
-
-    assert options == GenerationOptions(temperature=0.3, stop=("\n",), extra={"top_k": 40})

@@ -104,7 +104,7 @@ async def test_offline_says_when_it_found_nothing(connect, settings, help_center
 
 
 def test_sources_are_the_passages_the_reply_cites():
-    from chat.reply.lifecycle import cited_sources
+    from chat.reply.finish import cited_sources
 
     passages = [{"id": "1", "title": "A"}, {"id": "2", "title": "B"}, {"id": "3", "title": "C"}]
     assert cited_sources("See [3], then [1] and [3] again.", passages) == [passages[2], passages[0]]

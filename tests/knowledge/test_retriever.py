@@ -50,7 +50,9 @@ async def thread_connections():
 
 
 async def ask_offline(question: str) -> str:
-    provider = OfflineProvider()
+    """Retrieve as a reply does, then let the offline provider answer from those passages."""
+    passages = await database_sync_to_async(retrieval.retrieve)(question, limit=3)
+    provider = OfflineProvider().for_passages(passages)
     events = [
         e
         async for e in provider.stream(

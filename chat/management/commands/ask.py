@@ -10,26 +10,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
-from typing import Any
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
-from django.db import DatabaseError
 
-from chat.reply import retrieval
-from chat.reply.prompt import PromptBuilder, PromptInput
 from chat.providers import (
     GenerationOptions,
     PromptMessage,
     Provider,
     ProviderError,
     Usage,
-    get_provider,
 )
-from chat.reply.retrieval import Passage
+from chat.reply.generation import provider_for
+from chat.reply.preview import Preview, prompt_preview
 
 QUIT_WORDS = ("exit", "quit")
 
@@ -104,21 +100,6 @@ async def stream_answer(
     )
 
 
-def question_messages(question: str, passages: Sequence[Passage] = ()) -> list[PromptMessage]:
-    """The prompt the site would send: persona, help-center passages, then the question."""
-    return PromptBuilder().build(PromptInput(question=question, passages=list(passages)))
-
-
-def generation_options(config: Mapping[str, Any]) -> GenerationOptions:
-    """Build options from settings.CHAT_GENERATION; keys it does not name go to `extra`."""
-    named = {f.name for f in fields(GenerationOptions)} - {"extra"}
-    values = {k: v for k, v in config.items() if k in named}
-    if "stop" in values:
-        values["stop"] = tuple(values["stop"])
-    extra = {k: v for k, v in config.items() if k not in named}
-    return GenerationOptions(**values, extra=extra)
-
-
 @contextmanager
 def quiet_provider_logs(quiet: bool) -> Iterator[None]:
     """Hold back the providers' retry warnings: at a terminal, the one error line says it all."""
@@ -165,33 +146,32 @@ class Command(BaseCommand):
 
     def answer(self, question: str) -> None:
         try:
-            passages = retrieval.retrieve(question, limit=settings.CHAT_PASSAGES)
-        except DatabaseError:  # not migrated yet: answer without the help center
-            passages = []
-        try:
-            stats = asyncio.run(self._answer(question_messages(question, passages)))
+            stats, preview = asyncio.run(self._answer(question))
         except ProviderError as exc:
             if exc.partial:
                 self.stdout.write("")  # end the interrupted answer's line
             what = "The answer was interrupted: " if exc.partial else ""
             raise CommandError(what + " ".join(exc.message.split())) from None
         self.stdout.write("")
-        for passage in passages:
+        for passage in preview.reply_input.passages:
             self.stdout.write(f"  source: {passage.title} ({passage.url})")
         self.stdout.write(stats.line())
 
-    async def _answer(self, messages: list[PromptMessage]) -> AnswerStats:
-        provider = get_provider()
+    async def _answer(self, question: str) -> tuple[AnswerStats, Preview]:
+        """Build the site's real prompt for `question` (as a first turn) and stream the answer."""
+        preview = await prompt_preview(question)
+        provider = provider_for(preview.choice)
         try:
-            return await stream_answer(
+            stats = await stream_answer(
                 provider,
-                model=settings.CHAT_MODEL,
-                messages=messages,
-                options=generation_options(settings.CHAT_GENERATION),
+                model=preview.choice.model,
+                messages=preview.prompt.messages,
+                options=preview.choice.options,
                 write=self._write_token,
             )
         finally:
             await provider.aclose()
+        return stats, preview
 
     def _write_token(self, text: str) -> None:
         self.stdout.write(text, ending="")

@@ -1,0 +1,304 @@
+"""Finishing a reply: decide its status, store it once, charge it, offer a person, announce it.
+
+Order, as PROTOCOL.md gives it: the row is stored (with what is needed to replay it exactly: its
+token pieces, sources, verdict, escalation), then the stream gets `error`, `sources`, `verdict`,
+`escalation`, `usage` and `done`, built by chat.events like every replay. Listeners
+(`reply_finished`, `conversation_escalated`) are signalled last, from a worker thread, so that
+analytics never delays a reply.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import structlog
+from django.utils import timezone
+
+from chat import events, services
+from chat.exceptions import InvalidTransition
+from chat.guards.cache import CachedReply, cache_put
+from chat.guards.quotas import quota_charge, usage_snapshot
+from chat.live import streams
+from chat.models import ChatMessage
+from chat.providers import Usage
+from chat.reply.context import ReplyInput
+from chat.reply.escalation import escalation_offer, escalation_reason
+from chat.signals import (
+    ConversationEscalated,
+    FinishedReply,
+    conversation_escalated,
+    reply_finished,
+    send_later,
+)
+
+log = structlog.get_logger(__name__)
+
+CITATION = re.compile(r"\[(\d{1,2})\]")
+
+
+@dataclass
+class Draft:
+    """What a reply has produced so far. Only chat.reply.lifecycle writes it, while the reply
+    runs; finishing reads it once."""
+
+    started: float
+    pieces: list[str] = field(default_factory=list)
+    provider: str = ""
+    model: str = ""
+    fallback_from: dict | None = None
+    usage: Usage | None = None
+    ttft_ms: int | None = None
+    status: str = ChatMessage.Status.COMPLETE
+    error_code: str = ""
+    error: str = ""
+    cached: bool = False
+    cached_sources: list[dict] | None = None
+    cache_key: str = ""
+
+    @property
+    def text(self) -> str:
+        return "".join(self.pieces)
+
+    def add(self, piece: str) -> int:
+        """Keep a streamed piece; return its `seq`."""
+        if self.ttft_ms is None:
+            self.ttft_ms = streams.monotonic_ms(self.started)
+        self.pieces.append(piece)
+        return len(self.pieces) - 1
+
+    def answered_by(self, provider: str, model: str, fallback_from: dict | None) -> None:
+        self.provider, self.model, self.fallback_from = provider, model, fallback_from
+
+    def fail(self, code: str, message: str, *, partial: bool | None = None) -> None:
+        partial = bool(self.pieces) if partial is None else partial
+        self.status = ChatMessage.Status.INTERRUPTED if partial else ChatMessage.Status.FAILED
+        self.error_code, self.error = code, message
+
+
+@dataclass(frozen=True)
+class Offer:
+    reason: str
+    event: dict
+
+
+async def reply_finish(
+    *, request, stream: streams.ReplyStream, draft: Draft, reply_input: ReplyInput | None
+) -> None:
+    total_ms = streams.monotonic_ms(draft.started)
+    if draft.status == ChatMessage.Status.COMPLETE and not draft.pieces and not draft.error:
+        draft.fail("provider_unavailable", "The model returned an empty answer. Please try again.")
+    sources = _sources(draft, reply_input)
+    offer = _escalation(draft, reply_input)
+    await _charge(request, draft)
+    stored = await _store(request, draft, sources, offer, total_ms)
+    log.info(
+        "reply_finished",
+        status=draft.status,
+        provider=draft.provider,
+        model=draft.model,
+        tokens_in=_tokens(draft)[0],
+        tokens_out=_tokens(draft)[1],
+        ttft_ms=draft.ttft_ms,
+        total_ms=total_ms,
+        fallback=bool(draft.fallback_from),
+        cached=draft.cached,
+    )
+    try:
+        if _cacheable(draft) and stored:
+            await cache_put(
+                draft.cache_key, CachedReply(draft.text, sources, draft.model, draft.provider)
+            )
+        snapshot = await usage_snapshot(owner=request.owner, tz=request.tz)
+    except Exception:  # noqa: BLE001 - whatever fails here, clients still get `done`
+        log.exception("reply_after_store_failed")
+        snapshot = None
+    tail = events.reply_tail(
+        message_id=request.reply_id,
+        reply_to=request.reply_to,
+        error_code=draft.error_code,
+        error_text=draft.error,
+        source_items=sources,
+        checked=None,
+        escalated=offer.event if offer and stored else None,
+        usage_snapshot=snapshot,
+    )
+    for event in tail:
+        stream.publish(event)
+    input_tokens, output_tokens = _tokens(draft)
+    stream.publish(
+        events.done(
+            message_id=request.reply_id,
+            status=draft.status,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            ttft_ms=draft.ttft_ms,
+            total_ms=total_ms,
+            cached=draft.cached,
+        )
+    )
+    await stream.close()
+    if stored:
+        _signal(request, draft, reply_input, sources, offer, total_ms)
+
+
+def cited_sources(text: str, sources: list[dict]) -> list[dict]:
+    """The passages the reply cites as [1], [2]...; all of them when it cites none."""
+    cited = []
+    for match in CITATION.finditer(text):
+        index = int(match.group(1)) - 1
+        if 0 <= index < len(sources) and sources[index] not in cited:
+            cited.append(sources[index])
+    return cited or sources
+
+
+def _sources(draft: Draft, reply_input: ReplyInput | None) -> list[dict]:
+    if draft.cached_sources is not None:
+        return draft.cached_sources
+    if reply_input is None:
+        return []
+    return cited_sources(draft.text, [p.as_source() for p in reply_input.passages])
+
+
+def _escalation(draft: Draft, reply_input: ReplyInput | None) -> Offer | None:
+    """Offer a person, once per conversation, when the visitor seems stuck or frustrated."""
+    if reply_input is None or reply_input.escalated:
+        return None
+    failed = draft.status == ChatMessage.Status.FAILED or (
+        not reply_input.passages and bool(draft.fallback_from)
+    )
+    reason = escalation_reason(
+        question=reply_input.question,
+        earlier_questions=reply_input.earlier_questions,
+        failed=failed,
+    )
+    return Offer(reason, escalation_offer(reason)) if reason else None
+
+
+async def _charge(request, draft: Draft) -> None:
+    """Charge one message and the tokens the provider reported (a cached answer costs no
+    tokens; a reply that failed before its first token costs nothing)."""
+    if not draft.pieces:
+        return
+    tokens_in, tokens_out = (0, 0) if draft.cached else _tokens(draft)
+    try:
+        await quota_charge(
+            owner=request.owner, tz=request.tz, input_tokens=tokens_in, output_tokens=tokens_out
+        )
+    except Exception:  # noqa: BLE001 - a failed charge must not lose the reply
+        log.exception("quota_charge_failed")
+
+
+async def _store(
+    request, draft: Draft, sources: list[dict], offer: Offer | None, total_ms: int
+) -> bool:
+    """Store the reply once; False when it could not be (deleted meanwhile, database down)."""
+    metadata = {"pieces": [len(p) for p in draft.pieces]}
+    if draft.usage is not None and draft.usage.estimated:
+        metadata["usage_estimated"] = True
+    if draft.fallback_from:
+        metadata["fallback_from"] = draft.fallback_from
+    if offer is not None:
+        metadata["escalation"] = offer.event
+    input_tokens, output_tokens = _tokens(draft)
+    try:
+        await services.areply_store(
+            message_id=request.reply_id,
+            session_id=request.session_id,
+            status=draft.status,
+            text=draft.text,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            ttft_ms=draft.ttft_ms,
+            total_ms=total_ms,
+            sources=sources,
+            error_code=draft.error_code,
+            error=draft.error,
+            provider=draft.provider,
+            model=draft.model,
+            metadata=metadata,
+            cached=draft.cached,
+            escalate=offer is not None,
+            supersede=request.regenerate and bool(draft.pieces),
+        )
+        return True
+    except (InvalidTransition, ChatMessage.DoesNotExist):
+        log.warning("reply_finish_skipped", reason="message deleted or already finished")
+    except Exception:  # noqa: BLE001 - the database is down: still end the stream for clients
+        log.exception("reply_store_failed")
+        if not draft.error_code:
+            draft.error_code, draft.error = (
+                "internal",
+                "The reply could not be saved. Please try again.",
+            )
+    return False
+
+
+def _cacheable(draft: Draft) -> bool:
+    return bool(
+        draft.cache_key
+        and not draft.cached
+        and not draft.error_code
+        and draft.status == ChatMessage.Status.COMPLETE
+        and not draft.fallback_from
+    )
+
+
+def _tokens(draft: Draft) -> tuple[int, int]:
+    if draft.usage is None:
+        return 0, 0
+    return draft.usage.input_tokens, draft.usage.output_tokens
+
+
+def _signal(
+    request,
+    draft: Draft,
+    reply_input: ReplyInput | None,
+    sources: list[dict],
+    offer: Offer | None,
+    total_ms: int,
+) -> None:
+    if reply_input is None:
+        return
+    now = timezone.now()
+    input_tokens, output_tokens = _tokens(draft)
+    send_later(
+        reply_finished,
+        reply=FinishedReply(
+            reply_id=request.reply_id,
+            question_id=request.question_id,
+            session_id=request.session_id,
+            asker=reply_input.asker,
+            question=reply_input.question,
+            status=draft.status,
+            provider=draft.provider,
+            model=draft.model,
+            universe=reply_input.universe.key,
+            page_url=str(reply_input.page.get("url", ""))[:500],
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            usage_estimated=bool(draft.usage and draft.usage.estimated),
+            ttft_ms=draft.ttft_ms,
+            total_ms=total_ms,
+            cached=draft.cached,
+            fallback=bool(draft.fallback_from),
+            error_code=draft.error_code,
+            sources=sources,
+            top_passage_score=reply_input.passages[0].score if reply_input.passages else None,
+            intent=reply_input.route.intent,
+            escalation_reason=offer.reason if offer else "",
+            regenerated=request.regenerate,
+            finished_at=now,
+        ),
+    )
+    if offer is not None:
+        send_later(
+            conversation_escalated,
+            escalation=ConversationEscalated(
+                session_id=request.session_id,
+                reply_id=request.reply_id,
+                asker=reply_input.asker,
+                reason=offer.reason,
+                escalated_at=now,
+            ),
+        )
