@@ -120,6 +120,7 @@ def overlay_reset() -> None:
         _state.checked_at = float("-inf")
         _state.stamp = None
         _state.overrides = NONE
+        _warned.clear()
 
 
 def _refresh() -> None:

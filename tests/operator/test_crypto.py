@@ -77,3 +77,10 @@ def test_rotation_without_the_old_key_changes_nothing(settings, encryption_key):
     with pytest.raises(CommandError, match="cannot be decrypted"):
         call_command("rotate_encryption_key")
     assert AssistantSettings.objects.get().api_key_encrypted == before
+
+
+def test_without_database_access_the_overlay_keeps_the_environment():
+    """Code that may not touch the database (a test without the db mark) still gets a config."""
+    from chat.config import assistant_config, env_config
+
+    assert assistant_config() == env_config()

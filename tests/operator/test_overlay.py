@@ -135,9 +135,11 @@ def test_an_unreadable_cache_falls_back_to_the_database(
 async def test_it_reads_the_database_off_the_event_loop(settings):
     """A reply calls assistant_config() inside the event loop, where the ORM refuses to run."""
     from asgiref.sync import sync_to_async
+    from django.db import connections
 
     await sync_to_async(settings_update)(values={"model": "async-ok"})
     assert assistant_config().model == "async-ok"
+    await sync_to_async(connections.close_all)()  # the helper thread's own connection
 
 
 def test_an_undecryptable_key_keeps_the_environment_key(
@@ -153,8 +155,3 @@ def test_an_undecryptable_key_keeps_the_environment_key(
         config = assistant_config()
     assert config.api_key == "" and config.model == "m"
     assert any(e["event"] == "assistant_api_key_unreadable" for e in logs)
-
-
-@pytest.mark.django_db(False)
-def test_without_a_database_the_environment_rules():
-    assert assistant_config() == env_config()
