@@ -32,7 +32,8 @@ async function drawList() {
   search.focus();
   async function fill() {
     const data = await get("sessions/" + (query ? "?q=" + encodeURIComponent(query) : ""));
-    const items = ((data && data.sessions) || []).filter((c) => !undo || c.id !== undo.id);
+    // Conversations without a message yet are placeholders (a socket's hello makes one): not listed.
+    const items = ((data && data.sessions) || []).filter((c) => c.message_count && (!undo || c.id !== undo.id));
     list.replaceChildren(...items.map(item));
     if (!items.length) list.append(el("li", { class: "cc-muted", text: t(query ? "No conversation matches." : "No conversations yet.") }));
   }

@@ -27,6 +27,7 @@ const cfg = {
 };
 let T = null, started = false, suggestions = null;
 const tries = new Map(); // client id -> how many sockets a question was sent on
+const foreign = new Set(); // replies of a conversation left while they streamed: never drawn
 
 function page() {
   const p = { url: location.href, title: document.title, referrer: document.referrer };
@@ -130,6 +131,7 @@ function reload() {
 // --- Server events (the same objects over the WebSocket and the SSE stream) ---------------------
 function handle(f) {
   if (f.session && f.type !== "ready" && !S.session) setSession(f.session);
+  if (f.message && foreign.has(f.message)) return;
   switch (f.type) {
     case "ready": return onReady(f);
     case "ack": return onAck(f);
@@ -351,7 +353,9 @@ function copy(r) {
 }
 function openConversation(id, forget) {
   if (forget !== true && id === S.session && S.shown) return;
-  if (S.cur && T.kind === "ws") S.cur = null;
+  const streaming = !!S.cur;
+  if (S.cur) foreign.add(S.cur.id);
+  S.cur = null;
   setSession(id);
   S.shown = false;
   v.setBusy(false);
@@ -360,7 +364,7 @@ function openConversation(id, forget) {
   replies.clear();
   users.clear();
   // A reply still streaming belongs to the old conversation: a new socket never mixes them.
-  if (T.kind === "ws" && started) (V.root.dataset.busy ? T.restart() : T.send(hello()) || T.restart());
+  if (T.kind === "ws" && started) (streaming ? T.restart() : T.send(hello()) || T.restart());
   else if (started) T.send(hello());
   else start();
   if (!id) greet();
@@ -425,7 +429,8 @@ function start() {
 }
 // Open the widget and ask: `text`, with an optional `context` object, `image` (data URL) and
 // `universe` (telemetry's "Ask AI about this chart" uses it). Resolves when the question is sent.
-async function ask({ text, context, image, universe } = {}) {
+async function ask(o) {
+  const { text, context, image, universe } = o || {};
   openWin(true);
   if (paneOpen()) paneToggle("", false);
   const extra = {};
