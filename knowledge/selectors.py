@@ -5,7 +5,7 @@ from __future__ import annotations
 from fnmatch import fnmatchcase
 from urllib.parse import urlsplit
 
-from django.db.models import Max, Q
+from django.db.models import Count, Max, Min, Q
 from django.shortcuts import get_object_or_404
 
 from knowledge.models import KnowledgeBaseEntry, NavigationHelp, Service
@@ -123,3 +123,23 @@ def entry_other_answers(*, entry: KnowledgeBaseEntry, limit: int = 10) -> list[K
         .exclude(pk=entry.pk)
         .order_by("pk")[:limit]
     )
+
+
+def category_counts() -> list[dict]:
+    """The help center's categories, A to Z, each with its number of questions (entries that
+    share a title are answers to one question)."""
+    return list(
+        KnowledgeBaseEntry.objects.filter(is_active=True)
+        .exclude(category="")
+        .values("category")
+        .annotate(questions=Count("title", distinct=True))
+        .order_by("category")
+    )
+
+
+def category_questions(*, category: str) -> list[KnowledgeBaseEntry]:
+    """One entry per question of `category` (the first-imported answer: StackFAQ imports the
+    best-ranked one first), by title."""
+    active = KnowledgeBaseEntry.objects.filter(is_active=True, category=category)
+    firsts = active.values("title").annotate(first=Min("pk")).values_list("first", flat=True)
+    return list(active.filter(pk__in=list(firsts)).order_by("title", "pk"))

@@ -168,7 +168,7 @@ def retrieve_passages(query: str, *, category: str | None = None, limit: int = 3
     No two passages share a title: StackFAQ has several answers to one question, and a visitor
     should see the best one as a source, not three links that read the same.
     """
-    hits = _distinct_titles(entry_search(query, category=category, limit=limit * 3), limit)
+    hits = distinct_titles(entry_search(query, category=category, limit=limit * 3), limit)
     return [
         KnowledgePassage(
             id=str(hit.entry.pk),
@@ -184,7 +184,7 @@ def retrieve_passages(query: str, *, category: str | None = None, limit: int = 3
     ]
 
 
-def _distinct_titles(hits: list[SearchHit], limit: int) -> list[SearchHit]:
+def distinct_titles(hits: list[SearchHit], limit: int) -> list[SearchHit]:
     """The best hit of each title, best first, at most `limit`."""
     seen: set[str] = set()
     kept = []
