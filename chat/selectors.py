@@ -185,6 +185,7 @@ def message_for_replay(*, message_id) -> ChatMessage:
 
 
 areply_material = db_async(reply_material)
+asession_get = db_async(session_get)
 amessage_for_replay = db_async(message_for_replay)
 amessage_history_serialized = db_async(message_history_serialized)
 amessage_streaming = db_async(message_streaming)

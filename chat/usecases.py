@@ -118,11 +118,12 @@ async def regenerate(*, visit: Visit, session: ChatSession) -> AsyncIterator[dic
     return (await reply_start(request)).subscribe()
 
 
-async def stop(*, session: ChatSession) -> None:
-    """Stop the reply being written in `session`, wherever it runs."""
+async def stop(*, session: ChatSession) -> str:
+    """Stop the reply being written in `session`, wherever it runs; return its id."""
     reply = await selectors.amessage_streaming(session=session)
     if reply is None or not await streams.stream_request_stop(str(reply.id)):
         raise InvalidInput("There is no reply being written to stop.")
+    return str(reply.id)
 
 
 async def rate(*, visit: Visit, session: ChatSession, score, comment) -> None:

@@ -23,12 +23,12 @@ from datetime import time as dt_time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import structlog
-from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from chat.db import db_async
 from chat.identity import Owner
 from chat.models import DailyUsage
 
@@ -179,13 +179,17 @@ def _refusal(*, quota: Quota, used: Usage, estimated_input_tokens: int) -> str:
     return ""
 
 
+adaily_usage_get = db_async(daily_usage_get)
+adaily_usage_add = db_async(daily_usage_add)
+
+
 async def quota_check(
     *, owner: Owner, tz: str | None, estimated_input_tokens: int
 ) -> QuotaDecision:
     """Whether `owner` may send one more message of about `estimated_input_tokens` today."""
     now = _now()
     day = local_day(now=now, tz=tz)
-    used = await database_sync_to_async(daily_usage_get)(owner=owner, day=day.date)
+    used = await adaily_usage_get(owner=owner, day=day.date)
     reason = _refusal(
         quota=quota_for(owner), used=used, estimated_input_tokens=estimated_input_tokens
     )
@@ -200,7 +204,7 @@ async def quota_charge(
 ) -> None:
     """Charge what one reply used (as the provider reported it) to `owner`'s local day."""
     day = local_day(now=_now(), tz=tz)
-    await database_sync_to_async(daily_usage_add)(
+    await adaily_usage_add(
         owner=owner,
         day=day.date,
         messages=max(messages, 0),
@@ -219,7 +223,7 @@ async def usage_snapshot(*, owner: Owner, tz: str | None) -> dict:
     `messages_limit` and `messages_remaining` are None when messages are not limited.
     """
     day = local_day(now=_now(), tz=tz)
-    used = await database_sync_to_async(daily_usage_get)(owner=owner, day=day.date)
+    used = await adaily_usage_get(owner=owner, day=day.date)
     quota = quota_for(owner)
     return {
         "messages_used": used.messages,

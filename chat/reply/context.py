@@ -84,7 +84,6 @@ async def context_gather(
     passages_limit: int | None = None,
 ) -> ReplyInput:
     """Route the question, then gather its passages and parts in parallel, off the loop."""
-    started = time.monotonic()
     question = material.question.text
     route, universe = await _route(material, page)
     request = ContextRequest(
@@ -101,13 +100,6 @@ async def context_gather(
         _parts(universe, request),
         _images(material, choice),
         _in_pool(_knowledge_version),
-    )
-    log.debug(
-        "context_gathered",
-        ms=round((time.monotonic() - started) * 1000, 1),
-        universe=universe.key,
-        parts=[p.source for p in parts],
-        passages=len(passages),
     )
     return ReplyInput(
         question=question,

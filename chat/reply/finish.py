@@ -82,64 +82,100 @@ class Offer:
     event: dict
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """What finishing decided about a reply, before it is stored and announced."""
+
+    sources: list[dict]
+    offer: Offer | None  # a person offered to the visitor
+    verdict: dict | None  # the groundedness check's result (chat.events.verdict's fields)
+    total_ms: int
+
+
 async def reply_finish(
     *, request, stream: streams.ReplyStream, draft: Draft, reply_input: ReplyInput | None
 ) -> None:
-    total_ms = streams.monotonic_ms(draft.started)
     if draft.status == ChatMessage.Status.COMPLETE and not draft.pieces and not draft.error:
         draft.fail("provider_unavailable", "The model returned an empty answer. Please try again.")
-    sources = _sources(draft, reply_input)
-    offer = _escalation(draft, reply_input)
-    await _charge(request, draft)
-    stored = await _store(request, draft, sources, offer, total_ms)
-    log.info(
-        "reply_finished",
-        status=draft.status,
-        provider=draft.provider,
-        model=draft.model,
-        tokens_in=_tokens(draft)[0],
-        tokens_out=_tokens(draft)[1],
-        ttft_ms=draft.ttft_ms,
-        total_ms=total_ms,
-        fallback=bool(draft.fallback_from),
-        cached=draft.cached,
+    outcome = Outcome(
+        sources=_sources(draft, reply_input),
+        offer=_escalation(draft, reply_input),
+        verdict=await _verdict(draft, reply_input),
+        total_ms=streams.monotonic_ms(draft.started),
     )
+    await _charge(request, draft)
+    stored = await _store(request, draft, outcome)
+    _log(draft, outcome)
+    snapshot = await _after_store(request, draft, outcome, stored)
+    for event in _announcements(request, draft, outcome, stored, snapshot):
+        stream.publish(event)
+    await stream.close()
+    if stored and reply_input is not None:
+        _signal(request, draft, reply_input, outcome)
+
+
+async def _verdict(draft: Draft, reply_input: ReplyInput | None) -> dict | None:
+    """The groundedness check of the reply against its passages (chat.reply.grounding): None
+    until it runs here."""
+    return None
+
+
+async def _after_store(request, draft: Draft, outcome: Outcome, stored: bool) -> dict | None:
+    """Cache the answer when it may be shared; read today's usage for the `usage` event."""
     try:
         if _cacheable(draft) and stored:
             await cache_put(
-                draft.cache_key, CachedReply(draft.text, sources, draft.model, draft.provider)
+                draft.cache_key,
+                CachedReply(draft.text, outcome.sources, draft.model, draft.provider),
             )
-        snapshot = await usage_snapshot(owner=request.owner, tz=request.tz)
+        return await usage_snapshot(owner=request.owner, tz=request.tz)
     except Exception:  # noqa: BLE001 - whatever fails here, clients still get `done`
         log.exception("reply_after_store_failed")
-        snapshot = None
-    tail = events.reply_tail(
-        message_id=request.reply_id,
-        reply_to=request.reply_to,
-        error_code=draft.error_code,
-        error_text=draft.error,
-        source_items=sources,
-        checked=None,
-        escalated=offer.event if offer and stored else None,
-        usage_snapshot=snapshot,
-    )
-    for event in tail:
-        stream.publish(event)
+        return None
+
+
+def _announcements(
+    request, draft: Draft, outcome: Outcome, stored: bool, snapshot: dict | None
+) -> list[dict]:
     input_tokens, output_tokens = _tokens(draft)
-    stream.publish(
+    return [
+        *events.reply_tail(
+            message_id=request.reply_id,
+            reply_to=request.reply_to,
+            error_code=draft.error_code,
+            error_text=draft.error,
+            source_items=outcome.sources,
+            checked=outcome.verdict,
+            escalated=outcome.offer.event if outcome.offer and stored else None,
+            usage_snapshot=snapshot,
+        ),
         events.done(
             message_id=request.reply_id,
             status=draft.status,
             input_tokens=input_tokens,
             output_tokens=output_tokens,
             ttft_ms=draft.ttft_ms,
-            total_ms=total_ms,
+            total_ms=outcome.total_ms,
             cached=draft.cached,
-        )
+        ),
+    ]
+
+
+def _log(draft: Draft, outcome: Outcome) -> None:
+    tokens_in, tokens_out = _tokens(draft)
+    log.info(
+        "reply_finished",
+        status=draft.status,
+        provider=draft.provider,
+        model=draft.model,
+        tokens_in=tokens_in,
+        tokens_out=tokens_out,
+        ttft_ms=draft.ttft_ms,
+        total_ms=outcome.total_ms,
+        fallback=bool(draft.fallback_from),
+        cached=draft.cached,
+        verdict=(outcome.verdict or {}).get("grounded", ""),
     )
-    await stream.close()
-    if stored:
-        _signal(request, draft, reply_input, sources, offer, total_ms)
 
 
 def cited_sources(text: str, sources: list[dict]) -> list[dict]:
@@ -189,17 +225,17 @@ async def _charge(request, draft: Draft) -> None:
         log.exception("quota_charge_failed")
 
 
-async def _store(
-    request, draft: Draft, sources: list[dict], offer: Offer | None, total_ms: int
-) -> bool:
+async def _store(request, draft: Draft, outcome: Outcome) -> bool:
     """Store the reply once; False when it could not be (deleted meanwhile, database down)."""
     metadata = {"pieces": [len(p) for p in draft.pieces]}
     if draft.usage is not None and draft.usage.estimated:
         metadata["usage_estimated"] = True
     if draft.fallback_from:
         metadata["fallback_from"] = draft.fallback_from
-    if offer is not None:
-        metadata["escalation"] = offer.event
+    if outcome.offer is not None:
+        metadata["escalation"] = outcome.offer.event
+    if outcome.verdict is not None:
+        metadata["verdict"] = outcome.verdict
     input_tokens, output_tokens = _tokens(draft)
     try:
         await services.areply_store(
@@ -210,15 +246,15 @@ async def _store(
             input_tokens=input_tokens,
             output_tokens=output_tokens,
             ttft_ms=draft.ttft_ms,
-            total_ms=total_ms,
-            sources=sources,
+            total_ms=outcome.total_ms,
+            sources=outcome.sources,
             error_code=draft.error_code,
             error=draft.error,
             provider=draft.provider,
             model=draft.model,
             metadata=metadata,
             cached=draft.cached,
-            escalate=offer is not None,
+            escalate=outcome.offer is not None,
             supersede=request.regenerate and bool(draft.pieces),
         )
         return True
@@ -250,55 +286,49 @@ def _tokens(draft: Draft) -> tuple[int, int]:
     return draft.usage.input_tokens, draft.usage.output_tokens
 
 
-def _signal(
-    request,
-    draft: Draft,
-    reply_input: ReplyInput | None,
-    sources: list[dict],
-    offer: Offer | None,
-    total_ms: int,
-) -> None:
-    if reply_input is None:
-        return
+def _signal(request, draft: Draft, reply_input: ReplyInput, outcome: Outcome) -> None:
     now = timezone.now()
-    input_tokens, output_tokens = _tokens(draft)
-    send_later(
-        reply_finished,
-        reply=FinishedReply(
-            reply_id=request.reply_id,
-            question_id=request.question_id,
+    send_later(reply_finished, reply=_finished_reply(request, draft, reply_input, outcome, now))
+    if outcome.offer is not None:
+        escalation = ConversationEscalated(
             session_id=request.session_id,
+            reply_id=request.reply_id,
             asker=reply_input.asker,
-            question=reply_input.question,
-            status=draft.status,
-            provider=draft.provider,
-            model=draft.model,
-            universe=reply_input.universe.key,
-            page_url=str(reply_input.page.get("url", ""))[:500],
-            input_tokens=input_tokens,
-            output_tokens=output_tokens,
-            usage_estimated=bool(draft.usage and draft.usage.estimated),
-            ttft_ms=draft.ttft_ms,
-            total_ms=total_ms,
-            cached=draft.cached,
-            fallback=bool(draft.fallback_from),
-            error_code=draft.error_code,
-            sources=sources,
-            top_passage_score=reply_input.passages[0].score if reply_input.passages else None,
-            intent=reply_input.route.intent,
-            escalation_reason=offer.reason if offer else "",
-            regenerated=request.regenerate,
-            finished_at=now,
-        ),
-    )
-    if offer is not None:
-        send_later(
-            conversation_escalated,
-            escalation=ConversationEscalated(
-                session_id=request.session_id,
-                reply_id=request.reply_id,
-                asker=reply_input.asker,
-                reason=offer.reason,
-                escalated_at=now,
-            ),
+            reason=outcome.offer.reason,
+            escalated_at=now,
         )
+        send_later(conversation_escalated, escalation=escalation)
+
+
+def _finished_reply(
+    request, draft: Draft, reply_input: ReplyInput, outcome: Outcome, now
+) -> FinishedReply:
+    input_tokens, output_tokens = _tokens(draft)
+    passages = reply_input.passages
+    return FinishedReply(
+        reply_id=request.reply_id,
+        question_id=request.question_id,
+        session_id=request.session_id,
+        asker=reply_input.asker,
+        question=reply_input.question,
+        status=draft.status,
+        provider=draft.provider,
+        model=draft.model,
+        universe=reply_input.universe.key,
+        page_url=str(reply_input.page.get("url", ""))[:500],
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        usage_estimated=bool(draft.usage and draft.usage.estimated),
+        ttft_ms=draft.ttft_ms,
+        total_ms=outcome.total_ms,
+        cached=draft.cached,
+        fallback=bool(draft.fallback_from),
+        error_code=draft.error_code,
+        sources=outcome.sources,
+        top_passage_score=passages[0].score if passages else None,
+        intent=reply_input.route.intent,
+        verdict=(outcome.verdict or {}).get("grounded", ""),
+        escalation_reason=outcome.offer.reason if outcome.offer else "",
+        regenerated=request.regenerate,
+        finished_at=now,
+    )
