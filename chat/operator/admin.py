@@ -12,6 +12,8 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.decorators import method_decorator
+from django.views.decorators.debug import sensitive_post_parameters
 
 from chat.operator import selectors, services, views
 from chat.operator.forms import AssistantSettingsForm
@@ -49,6 +51,11 @@ class AssistantSettingsAdmin(admin.ModelAdmin):
         ),
         ("What visitors may choose", {"fields": ["visitor_models", "visitor_options"]}),
     ]
+
+    # Error reports never carry the typed key.
+    @method_decorator(sensitive_post_parameters("api_key"))
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        return super().changeform_view(request, object_id, form_url, extra_context)
 
     def has_add_permission(self, request) -> bool:
         return False

@@ -16,9 +16,12 @@ from typing import Any
 import structlog
 from asgiref.sync import async_to_sync
 from django.conf import settings
+from django.contrib.admin.models import CHANGE as CHANGE_FLAG
+from django.contrib.admin.models import LogEntry
 from django.http import JsonResponse, StreamingHttpResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_POST
 
 from chat.config import assistant_config, env_config
@@ -102,6 +105,7 @@ def effective(request):
 
 
 @require_POST
+@sensitive_post_parameters("api_key")
 @operator_endpoint(CHANGE)
 def test_connection(request):
     """Stream a short answer with the form's values (saved or not); report time to first token."""
@@ -272,8 +276,15 @@ def model_choose(request):
         return _error(
             "invalid", "Name a server (llamacpp, lmstudio, ollama) and a model.", status=400
         )
-    services.settings_update(
+    row = services.settings_update(
         values={"provider": "openai", "base_url": target["base_url"], "model": model},
         user=request.user,
+    )
+    LogEntry.objects.log_actions(
+        user_id=request.user.pk,
+        queryset=[row],
+        action_flag=CHANGE_FLAG,
+        change_message=f"Chose {model} on {target['label']} ({target['base_url']}).",
+        single_object=True,
     )
     return JsonResponse({"ok": True, "model": model, "base_url": target["base_url"]})

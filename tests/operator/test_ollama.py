@@ -170,3 +170,21 @@ def test_a_viewer_may_look_but_not_pull_delete_or_load(client, viewer, stocked):
             == 403
         )
     assert "qwen2.5:0.5b" in stocked.models
+
+
+def test_choosing_a_model_makes_it_the_assistants_and_is_recorded(
+    operator_client, ollama, django_capture_on_commit_callbacks
+):
+    from django.contrib.admin.models import LogEntry
+
+    from chat.config import assistant_config
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post_json(
+            operator_client, url("choose"), {"server": "ollama", "model": "qwen2.5:0.5b"}
+        )
+    assert response.json()["ok"]
+    config = assistant_config()
+    assert (config.provider, config.model) == ("openai", "qwen2.5:0.5b")
+    assert config.base_url == f"{ollama.url}/v1"
+    assert "Chose qwen2.5:0.5b on Ollama" in LogEntry.objects.get().get_change_message()

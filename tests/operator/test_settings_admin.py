@@ -157,3 +157,16 @@ def test_nobody_adds_or_deletes_the_row(operator_client):
     assert operator_client.get(reverse("admin:chat_assistantsettings_add")).status_code == 403
     delete = reverse("admin:chat_assistantsettings_delete", args=[1])
     assert operator_client.get(delete).status_code in (403, 302)
+
+
+def test_error_reports_hide_the_typed_key(rf, operator):
+    from django.views.debug import SafeExceptionReporterFilter
+
+    from chat.operator.views import test_connection
+
+    request = rf.post(reverse("admin:chat_assistantsettings_test_connection"), {"api_key": API_KEY})
+    request.user = operator
+    request._dont_enforce_csrf_checks = True
+    test_connection(request)
+    cleaned = SafeExceptionReporterFilter().get_post_parameters(request)
+    assert cleaned["api_key"] != API_KEY
