@@ -95,13 +95,22 @@ def test_a_stamp_already_loaded_costs_no_database_read(
             assert assistant_config().model == "cheap"
 
 
-def test_calls_are_cheap():
+def test_calls_within_the_interval_touch_neither_cache_nor_database(
+    django_capture_on_commit_callbacks, django_assert_num_queries, settings, monkeypatch
+):
+    settings.CHAT_CONFIG_CHECK_SECONDS = 60
+    save(django_capture_on_commit_callbacks, model="cheap")
     assistant_config()
+    reads = []
+    real_get = overlay.cache.get
+    monkeypatch.setattr(overlay.cache, "get", lambda *a, **k: reads.append(a) or real_get(*a, **k))
     started = time.perf_counter()
-    for _ in range(1000):
-        assistant_config()
+    with django_assert_num_queries(0):
+        for _ in range(1000):
+            assistant_config()
     per_call_us = (time.perf_counter() - started) * 1000
-    assert per_call_us < 100, f"{per_call_us:.1f} µs per call"
+    assert reads == []
+    assert per_call_us < 1000, f"{per_call_us:.1f} µs per call"  # ~85 µs measured, shared CPU
 
 
 def test_a_missing_stamp_in_the_cache_falls_back_to_the_database(
