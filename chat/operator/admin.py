@@ -131,7 +131,7 @@ class AssistantSettingsAdmin(admin.ModelAdmin):
             "title": "Model manager",
             "can_manage": request.user.has_perm(views.MANAGE),
             "can_choose": request.user.has_perm(views.CHANGE),
-            "servers": views._servers(),
+            "servers": views.model_servers(),
             "in_use": views.config_public(views.assistant_config()),
         }
         return TemplateResponse(request, "admin/chat/assistantsettings/models.html", context)

@@ -109,6 +109,11 @@ def current_overrides() -> Overrides:
         _lock.release()
 
 
+def loaded_stamp() -> str:
+    """The stamp of the settings this process has in force ("" for none)."""
+    return _state.stamp or ""
+
+
 def overlay_expire() -> None:
     """Check at the next call (this process saved a change: see it at once)."""
     _state.checked_at = float("-inf")

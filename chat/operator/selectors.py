@@ -15,16 +15,6 @@ def settings_get() -> AssistantSettings:
     return row or AssistantSettings(pk=AssistantSettings.SINGLETON_ID)
 
 
-def settings_stamp() -> str:
-    """The saved row's stamp ("" when the operator never saved)."""
-    stamp = (
-        AssistantSettings.objects.filter(pk=AssistantSettings.SINGLETON_ID)
-        .values_list("stamp", flat=True)
-        .first()
-    )
-    return stamp or ""
-
-
 def usage_today() -> dict:
     """Today's traffic (the server's day): quota counters, replies and their outcomes."""
     today = timezone.localdate()

@@ -31,8 +31,7 @@ from chat.operator.exceptions import ModelServerError
 from chat.operator.forms import AssistantSettingsForm
 from chat.operator.models import AssistantSettings
 from chat.operator.ollama import OllamaClient, PullProgress
-from chat.operator.overlay import _state as overlay_state
-from chat.operator.overlay import overrides_from
+from chat.operator.overlay import loaded_stamp, overrides_from
 from chat.providers.base import ProviderError
 from chat.redis_pool import redis_status
 
@@ -98,7 +97,7 @@ def effective(request):
     return JsonResponse(
         {
             "pid": os.getpid(),
-            "stamp": overlay_state.stamp or "",
+            "stamp": loaded_stamp(),
             "config": config_public(assistant_config()),
         }
     )
@@ -164,7 +163,7 @@ def _ollama() -> OllamaClient:
     return OllamaClient(base_url=settings.OLLAMA_BASE_URL)
 
 
-def _servers() -> dict[str, dict[str, str]]:
+def model_servers() -> dict[str, dict[str, str]]:
     return {
         "llamacpp": {"label": "Embedded llama.cpp", "base_url": settings.LOCAL_MODEL_BASE_URL},
         "lmstudio": {"label": "LM Studio", "base_url": settings.LMSTUDIO_BASE_URL},
@@ -253,7 +252,7 @@ async def _pull_lines(client: OllamaClient, model: str):
 @operator_endpoint(VIEW)
 def server_models(request, server: str):
     """The models an OpenAI-compatible server lists (llama.cpp, LM Studio, Ollama's /v1)."""
-    target = _servers().get(server)
+    target = model_servers().get(server)
     if target is None:
         return _error("not_found", "Unknown server.", status=404)
     try:
@@ -270,7 +269,7 @@ def server_models(request, server: str):
 def model_choose(request):
     """Make a listed model the assistant's: provider openai, that server's base URL, the model."""
     data = _body(request)
-    target = _servers().get(str(data.get("server") or ""))
+    target = model_servers().get(str(data.get("server") or ""))
     model = _model_name(request)
     if target is None or not model:
         return _error(

@@ -136,8 +136,11 @@ def test_the_key_is_stored_encrypted_and_never_shown_or_logged(
         assert API_KEY.encode() not in body and row.api_key_encrypted.encode() not in body
     effective = operator_client.get(reverse("admin:chat_assistantsettings_effective")).json()
     assert effective["config"]["api_key_set"] is True and "api_key" not in effective["config"]
-    history = operator_client.get(reverse("admin:chat_assistantsettings_history", args=[1]))
-    assert API_KEY.encode() not in history.content
+    for name in ("history", "models"):
+        args = [1] if name == "history" else []
+        body = operator_client.get(reverse(f"admin:chat_assistantsettings_{name}", args=args))
+        assert API_KEY.encode() not in body.content
+    assert API_KEY.encode() not in operator_client.get(reverse("admin:index")).content
     assert API_KEY not in repr(logs) and API_KEY not in caplog.text
     assert API_KEY not in repr(list(LogEntry.objects.values()))
 
