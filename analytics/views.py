@@ -11,6 +11,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
+from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpResponse, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.views.decorators.http import require_GET
@@ -18,7 +19,7 @@ from django.views.decorators.http import require_GET
 from analytics import metrics
 from analytics.forms import FilterForm
 from analytics.selectors import dashboard as figures
-from analytics.selectors.export import KINDS, csv_chunks, export_rows
+from analytics.selectors.export import KINDS, achunks, export_chunks
 from analytics.services.recording import RESOLVED_DEFINITION
 
 PERMISSION = "analytics.view_dashboard"
@@ -107,8 +108,10 @@ def export_view(request, kind: str) -> StreamingHttpResponse:
     if kind not in KINDS:
         raise PermissionDenied
     filters = FilterForm(request.GET).filters()
-    header, rows = export_rows(kind, filters)
-    response = StreamingHttpResponse(csv_chunks(header, rows), content_type="text/csv")
+    chunks = export_chunks(kind, filters)
+    if isinstance(request, ASGIRequest):  # daphne: a sync iterator would be read whole first
+        chunks = achunks(chunks)
+    response = StreamingHttpResponse(chunks, content_type="text/csv")
     name = f"concierge-{kind}-{filters.start:%Y%m%d}-{filters.end:%Y%m%d}.csv"
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response

@@ -11,11 +11,13 @@ from __future__ import annotations
 import itertools
 import random
 import uuid
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from django.db import connection
 
+from analytics.models import GapGroup
 from analytics.pricing import reply_cost
 from analytics.services.demo import GAPS, MODELS, PAGES, TOPICS, UNIVERSES, WHO
 from analytics.services.gaps import question_signature
@@ -64,38 +66,44 @@ def copy_rows(table: str, rows) -> int:
 
 
 def volume_generate(*, conversations: int, messages_per: int = 10, days: int = 90,
-                    end: datetime | None = None, seed: int = 11) -> dict[str, int]:  # fmt: skip
-    """Write the conversations, their messages and facts; rebuild the rollups."""
+                    end: datetime | None = None, seed: int = 11,
+                    batch: int = 5000) -> dict[str, int]:  # fmt: skip
+    """Write the conversations, their messages and facts in batches; rebuild the rollups."""
     if connection.vendor != "postgresql":
         raise VolumeError("The synthetic volume is written with COPY: use PostgreSQL.")
     rng = random.Random(seed)  # noqa: S311 - synthetic data
     end = end or datetime.now(UTC)
-    plan = [_plan(rng, index, end=end, days=days, turns=messages_per // 2)
-            for index in range(conversations)]  # fmt: skip
-    users = _users(rng, plan)
-    counts = {
-        "users": copy_rows("auth_user", users),
-        "sessions": copy_rows("chat_chatsession", (_session(p) for p in plan)),
-        "messages": copy_rows("chat_chatmessage", (m for p in plan for m in _messages(p))),
-        "reply_facts": copy_rows("analytics_replyfact", (f for p in plan for f in p["facts"])),
-        "conversation_facts": copy_rows("analytics_conversationfact",
-                                        (_conversation(p) for p in plan)),  # fmt: skip
-    }
-    counts.update(_gaps(rng, plan))
+    user_ids = _users(count=min(2000, max(conversations // 20, 10)))
+    groups = _gap_groups(end)
+    counts: Counter[str] = Counter(users=len(user_ids))
+    for first in range(0, conversations, batch):
+        plan = [_plan(rng, end=end, days=days, turns=messages_per // 2, user_ids=user_ids)
+                for _ in range(min(batch, conversations - first))]  # fmt: skip
+        counts["sessions"] += copy_rows("chat_chatsession", (_session(p) for p in plan))
+        counts["messages"] += copy_rows("chat_chatmessage",
+                                        (m for p in plan for m in _messages(p)))  # fmt: skip
+        counts["reply_facts"] += copy_rows("analytics_replyfact",
+                                           (f for p in plan for f in p["facts"]))  # fmt: skip
+        counts["conversation_facts"] += copy_rows("analytics_conversationfact",
+                                                  (_conversation(p) for p in plan))  # fmt: skip
+        counts["gap_questions"] += copy_rows("analytics_gapquestion",
+                                             _gap_questions(plan, groups))  # fmt: skip
+    _gap_groups_count()
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
     counts.update(rollups_rebuild(synthetic=True))
-    return counts
+    return dict(counts)
 
 
-def _plan(rng, index: int, *, end: datetime, days: int, turns: int) -> dict:
+def _plan(rng, *, end: datetime, days: int, turns: int, user_ids: list[int]) -> dict:
     kind, role, _ = rng.choices(WHO, weights=[w[2] for w in WHO])[0]
     provider, model, _, ttft_median, speed = rng.choices(MODELS, weights=[m[2] for m in MODELS])[0]
     started = end - timedelta(days=rng.random() * days)
     plan = {
         "id": uuid.UUID(int=rng.getrandbits(128), version=4),
-        "kind": kind, "role": role, "user_index": rng.randrange(2000) if kind != "anonymous"
-        else None, "visitor_key": f"vol-{rng.getrandbits(64):016x}",
+        "kind": kind, "role": role,
+        "user_id": rng.choice(user_ids) if kind != "anonymous" else None,
+        "visitor_key": f"vol-{rng.getrandbits(64):016x}",
         "universe": rng.choices(UNIVERSES, weights=[u[1] for u in UNIVERSES])[0][0],
         "provider": provider, "model": model, "page": rng.choice(PAGES), "started": started,
         "rating": rng.choice([None, None, None, 1, 2, 3, 4, 5, 5]), "facts": [], "turns": [],
@@ -124,15 +132,13 @@ def _turn(rng, plan, moment, ttft_median, speed, turn) -> dict:
             "escalation": "unanswered" if gap and turn and rng.random() < 0.3 else ""}  # fmt: skip
 
 
-def _users(rng, plan) -> list[dict]:
+def _users(*, count: int) -> list[int]:
     now = datetime.now(UTC)
     first_id = _next_id("auth_user")
-    needed = sorted({p["user_index"] for p in plan if p["user_index"] is not None})
-    ids = {index: first_id + n for n, index in enumerate(needed)}
-    for p in plan:
-        p["user_id"] = ids.get(p["user_index"])
-    return [{"id": ids[i], "username": f"volume-user-{ids[i]}", "password": "!", "email": "",
-             "is_active": True, "date_joined": now} for i in needed]  # fmt: skip
+    ids = list(range(first_id, first_id + count))
+    copy_rows("auth_user", ({"id": i, "username": f"volume-user-{i}", "password": "!",
+                             "email": "", "is_active": True, "date_joined": now} for i in ids))
+    return ids
 
 
 def _next_id(table: str) -> int:
@@ -227,29 +233,33 @@ def _conversation(p) -> dict:
             "synthetic": True}  # fmt: skip
 
 
-def _gaps(rng, plan) -> dict[str, int]:
+def _gap_groups(end: datetime) -> dict[str, int]:
+    """One group per paraphrase family of GAPS: {each paraphrase: its group's id}."""
     groups = {}
-    first_id = _next_id("analytics_gapgroup")
     for paraphrases in GAPS:
-        groups[paraphrases[0]] = first_id + len(groups)
-    questions = []
+        group = GapGroup.objects.create(
+            question=paraphrases[0], signature=question_signature(paraphrases[0]),
+            first_asked_at=end, last_asked_at=end, synthetic=True,
+        )  # fmt: skip
+        groups.update(dict.fromkeys(paraphrases, group.pk))
+    return groups
+
+
+def _gap_questions(plan, groups: dict[str, int]):
     for p in plan:
         for fact in p["facts"]:
-            if fact["is_gap"]:
-                group = next((g for g in GAPS if fact["question"] in g), [fact["question"]])[0]
-                if group not in groups:
-                    groups[group] = first_id + len(groups)
-                questions.append({"group_id": groups[group], "reply_id": fact["reply_id"],
-                                  "session_id": fact["session_id"], "question": fact["question"],
-                                  "reason": "no_passage", "asked_at": fact["finished_at"],
-                                  "synthetic": True})  # fmt: skip
-    stats = {}
-    for q in questions:
-        count, first, last = stats.get(q["group_id"], (0, q["asked_at"], q["asked_at"]))
-        stats[q["group_id"]] = (count + 1, min(first, q["asked_at"]), max(last, q["asked_at"]))
-    group_rows = [{"id": gid, "question": text, "signature": question_signature(text),
-                   "count": stats[gid][0], "first_asked_at": stats[gid][1],
-                   "last_asked_at": stats[gid][2], "synthetic": True}
-                  for text, gid in groups.items() if gid in stats]  # fmt: skip
-    return {"gap_groups": copy_rows("analytics_gapgroup", group_rows),
-            "gap_questions": copy_rows("analytics_gapquestion", questions)}
+            if fact["is_gap"] and fact["question"] in groups:
+                yield {"group_id": groups[fact["question"]], "reply_id": fact["reply_id"],
+                       "session_id": fact["session_id"], "question": fact["question"],
+                       "reason": "no_passage", "asked_at": fact["finished_at"],
+                       "synthetic": True}  # fmt: skip
+
+
+def _gap_groups_count() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE analytics_gapgroup g SET count = s.n, first_asked_at = s.first, "
+            "last_asked_at = s.last FROM (SELECT group_id, COUNT(*) n, MIN(asked_at) first, "
+            "MAX(asked_at) last FROM analytics_gapquestion GROUP BY group_id) s "
+            "WHERE g.id = s.group_id"
+        )

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from analytics.models import ReplyFact
 from analytics.selectors.dashboard import Filters, totals
-from analytics.selectors.export import csv_chunks, export_rows
+from analytics.selectors.export import export_chunks
 from analytics.selectors.report import report_build, week_last
 from analytics.services.volume import volume_generate
 
@@ -58,10 +58,9 @@ def test_the_message_export_streams_in_flat_memory(volume):
     filters = Filters(start=today - timedelta(days=40), end=today)
 
     def peak_for(limit: int) -> tuple[int, int]:
-        header, rows = export_rows("messages", filters)
         tracemalloc.start()
         count = 0
-        for chunk in csv_chunks(header, rows):
+        for chunk in export_chunks("messages", filters):
             count += chunk.count("\n")
             if count >= limit:
                 break

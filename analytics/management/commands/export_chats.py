@@ -7,7 +7,7 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 
 from analytics.forms import FilterForm
-from analytics.selectors.export import KINDS, csv_chunks, export_rows
+from analytics.selectors.export import KINDS, export_chunks
 
 
 class Command(BaseCommand):
@@ -36,13 +36,9 @@ class Command(BaseCommand):
         )
         if not form.is_valid():
             raise CommandError(" ".join(e for errors in form.errors.values() for e in errors))
-        header, rows = export_rows(options["kind"], form.filters())
+        chunks = export_chunks(options["kind"], form.filters())
         if options["output"]:
             with open(options["output"], "w", newline="", encoding="utf-8") as handle:
-                self._write(handle, header, rows)
+                handle.writelines(chunks)
         else:
-            self._write(sys.stdout, header, rows)
-
-    def _write(self, handle, header, rows) -> None:
-        for chunk in csv_chunks(header, rows):
-            handle.write(chunk)
+            sys.stdout.writelines(chunks)
