@@ -58,6 +58,20 @@ def provider_for(config: AssistantConfig, *, max_retries: int | None = None) -> 
 
 async def connection_test(*, config: AssistantConfig) -> dict[str, Any]:
     """Stream a short answer from `config`'s provider and model; time the first token."""
+    about = {"provider": config.provider, "model": config.model}
+    try:
+        text, ttft_ms, total_ms = await _timed_answer(config)
+    except ProviderError as exc:
+        log.info("connection_test_failed", **about, kind=exc.kind.value)
+        error = _scrubbed(exc.message, config.api_key)
+        return {"ok": False, **about, "error": error, "kind": exc.kind.value}
+    log.info("connection_test_passed", **about, ttft_ms=ttft_ms, total_ms=total_ms)
+    text = _scrubbed(text, config.api_key)
+    return {"ok": True, **about, "text": text, "ttft_ms": ttft_ms, "total_ms": total_ms}
+
+
+async def _timed_answer(config: AssistantConfig) -> tuple[str, int | None, int]:
+    """The test answer, and the milliseconds to its first token and to its end."""
     provider = provider_for(config, max_retries=0)
     options = GenerationOptions(
         temperature=config.generation.get("temperature"), max_tokens=TEST_MAX_TOKENS
@@ -74,38 +88,9 @@ async def connection_test(*, config: AssistantConfig) -> dict[str, Any]:
                 if ttft_ms is None:
                     ttft_ms = round((time.monotonic() - started) * 1000)
                 pieces.append(event.text)
-    except ProviderError as exc:
-        log.info(
-            "connection_test_failed",
-            provider=config.provider,
-            model=config.model,
-            kind=exc.kind.value,
-        )
-        return {
-            "ok": False,
-            "provider": config.provider,
-            "model": config.model,
-            "error": _scrubbed(exc.message, config.api_key),
-            "kind": exc.kind.value,
-        }
     finally:
         await provider.aclose()
-    total_ms = round((time.monotonic() - started) * 1000)
-    log.info(
-        "connection_test_passed",
-        provider=config.provider,
-        model=config.model,
-        ttft_ms=ttft_ms,
-        total_ms=total_ms,
-    )
-    return {
-        "ok": True,
-        "provider": config.provider,
-        "model": config.model,
-        "text": _scrubbed("".join(pieces), config.api_key),
-        "ttft_ms": ttft_ms,
-        "total_ms": total_ms,
-    }
+    return "".join(pieces), ttft_ms, round((time.monotonic() - started) * 1000)
 
 
 async def provider_glance(*, config: AssistantConfig) -> dict[str, Any]:
