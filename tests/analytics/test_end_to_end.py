@@ -1,0 +1,40 @@
+"""A real reply through the WebSocket consumer lands in analytics (only the model is scripted)."""
+
+from __future__ import annotations
+
+import pytest
+from channels.db import database_sync_to_async
+
+from analytics.models import ConversationFact, DailyRollup, GapQuestion, ReplyFact
+from chat.signals import signals_wait_idle
+from tests.chat.conftest import connect, fake_provider  # noqa: F401 - the chat fixtures
+
+pytestmark = [pytest.mark.django_db(transaction=True)]
+
+
+@database_sync_to_async
+def recorded(session_id):
+    return (
+        list(ReplyFact.objects.filter(session_id=session_id)),
+        ConversationFact.objects.filter(session_id=session_id).first(),
+        DailyRollup.objects.count(),
+        GapQuestion.objects.filter(session_id=session_id).count(),
+    )
+
+
+async def test_a_reply_through_the_consumer_is_recorded_once(connect, fake_provider):  # noqa: F811
+    fake_provider.enqueue(["Hel", "lo", ("usage", 1200, 300)])
+    client = await connect(visitor_key="visitor-e2e")
+    ready = await client.hello()
+    await client.ask("Do you ship to Iceland?")
+    events = await client.receive_until("done")
+    done = events[-1]
+    await signals_wait_idle()
+    (fact,), conversation, rollups, gaps = await recorded(ready["session"])
+    assert str(fact.reply_id) == done["message"] and fact.status == "complete"
+    assert (fact.provider, fact.model) == ("fake", "fake-model")
+    assert (fact.input_tokens, fact.output_tokens) == (1200, 300)
+    assert fact.user_type == "anonymous" and fact.visitor_key == "visitor-e2e"
+    assert fact.ttft_ms is not None and fact.question == "Do you ship to Iceland?"
+    assert fact.top_passage_score is None and fact.is_gap and gaps == 1  # no retriever here
+    assert conversation.messages == 2 and conversation.replies == 1 and rollups == 1
