@@ -7,3 +7,4 @@ class ChatConfig(AppConfig):
 
     def ready(self) -> None:
         from chat import checks  # noqa: F401  (registers the system checks)
+        from chat.operator import checks as operator_checks  # noqa: F401  (its system checks)

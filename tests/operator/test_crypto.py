@@ -84,3 +84,15 @@ def test_without_database_access_the_overlay_keeps_the_environment():
     from chat.config import assistant_config, env_config
 
     assert assistant_config() == env_config()
+
+
+def test_the_system_checks_name_a_malformed_key_and_a_missing_one(settings, encryption_key):
+    from chat.operator.checks import encryption_key_check, encryption_key_deploy_check
+
+    assert encryption_key_check(None) == [] and encryption_key_deploy_check(None) == []
+    settings.CONCIERGE_ENCRYPTION_KEY = f"{encryption_key},oops"
+    [error] = encryption_key_check(None)
+    assert error.id == "chat.E101" and "key number 2" in error.msg
+    settings.CONCIERGE_ENCRYPTION_KEY = ""
+    assert encryption_key_check(None) == []
+    assert [w.id for w in encryption_key_deploy_check(None)] == ["chat.W101"]
