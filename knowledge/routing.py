@@ -218,17 +218,11 @@ def examples_clear() -> None:
 
 
 def _dense_set(rows: list[tuple[str, str, str]]) -> ExampleSet | None:
-    model = embeddings.get_model()  # the one search loaded: never a second copy
-    if model is None:
+    """Embed the examples with search's loaded model (an entry of title only: its query vector)."""
+    vectors = embeddings.encode_entries([(question, "", "") for _, _, question in rows])
+    if vectors is None:
         return None
     universes, intents, questions = zip(*rows, strict=True)
-    vectors = model.encode(
-        list(questions),
-        batch_size=embeddings.BATCH_SIZE,
-        normalize_embeddings=True,
-        convert_to_numpy=True,
-        show_progress_bar=False,
-    ).astype(np.float32)
     return ExampleSet(universes, intents, questions, vectors, "embedding")
 
 
