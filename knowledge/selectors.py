@@ -5,37 +5,17 @@ from __future__ import annotations
 from fnmatch import fnmatchcase
 from urllib.parse import urlsplit
 
-from django.db.models import Count, Max, Min, Q
+from django.db.models import Count, Min, Q
 from django.shortcuts import get_object_or_404
 
+from knowledge import search
 from knowledge.models import KnowledgeBaseEntry, NavigationHelp, Service
-
-
-def _stamp(model) -> str:
-    # Two queries on purpose: together in one aggregate, SQLite scans the whole table.
-    count = model.objects.count()
-    latest = model.objects.aggregate(latest=Max("updated_at"))["latest"]
-    return f"{count}.{latest.timestamp() if latest else 0:.6f}"
-
-
-def entries_version() -> str:
-    """Change whenever an entry is added, edited, (de)activated or deleted (count + latest edit)."""
-    return _stamp(KnowledgeBaseEntry)
-
-
-def kb_version() -> str:
-    """A cheap stamp of everything the assistant knows: entries, services, navigation help.
-
-    Chat's response cache keys on it, so any edit makes cached answers miss.
-    """
-    return "-".join(_stamp(model) for model in (KnowledgeBaseEntry, Service, NavigationHelp))
+from knowledge.stamps import entries_version, kb_version  # noqa: F401 - chat reads kb_version here
 
 
 def entry_search(query: str, *, category: str | None = None, limit: int = 5):
     """Search the active entries (hybrid; see knowledge.search). Returns SearchHit objects."""
-    from knowledge.search import entry_search as search
-
-    return search(query, category=category, limit=limit)
+    return search.entry_search(query, category=category, limit=limit)
 
 
 def entry_get_public(*, pk: int) -> KnowledgeBaseEntry:

@@ -21,6 +21,8 @@ from django.utils import timezone
 from knowledge import embeddings, importers
 from knowledge.exceptions import MalformedRecord
 from knowledge.models import KnowledgeBaseEntry, NavigationHelp, Service
+from knowledge.search.index import mark_stale
+from knowledge.search.postgres import search_vector_expression
 
 log = structlog.get_logger(__name__)
 
@@ -62,8 +64,6 @@ def _embed(entries: Sequence[KnowledgeBaseEntry]) -> None:
 
 def _search_data_changed() -> None:
     """Make this process's search index check the version stamp once the write commits."""
-    from knowledge.search.index import mark_stale
-
     transaction.on_commit(mark_stale)
 
 
@@ -71,8 +71,6 @@ def _update_search_vectors(ids: Iterable[int]) -> None:
     """Refresh the stored tsvector of these entries (PostgreSQL only)."""
     if connection.vendor != "postgresql":
         return
-    from knowledge.search.postgres import search_vector_expression
-
     ids = list(ids)
     for start in range(0, len(ids), WRITE_BATCH):
         KnowledgeBaseEntry.objects.filter(pk__in=ids[start : start + WRITE_BATCH]).update(

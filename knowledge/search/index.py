@@ -1,6 +1,6 @@
 """The in-process search index: a matrix of entry vectors plus, off PostgreSQL, a BM25 index.
 
-It is rebuilt only when `selectors.entries_version()` changes, under a lock, and swapped in
+It is rebuilt only when `stamps.entries_version()` changes, under a lock, and swapped in
 whole, so readers never see half an index. The version is read at most once per
 `KNOWLEDGE_INDEX_CHECK_SECONDS` (an aggregate query costs about a millisecond, more under load);
 writes through knowledge.services mark the index stale at once in their own process, so only
@@ -19,9 +19,10 @@ import structlog
 from django.conf import settings
 from django.db import connection
 
-from knowledge import embeddings, selectors
+from knowledge import embeddings
 from knowledge.models import KnowledgeBaseEntry
 from knowledge.search.lexical import BM25Index
+from knowledge.stamps import entries_version
 
 log = structlog.get_logger(__name__)
 
@@ -69,7 +70,7 @@ def get_index() -> KnowledgeIndex:
     interval = getattr(settings, "KNOWLEDGE_INDEX_CHECK_SECONDS", 1.0)
     if index is not None and time.monotonic() - _checked_at.get(alias, -1e9) < interval:
         return index
-    version = selectors.entries_version()
+    version = entries_version()
     _checked_at[alias] = time.monotonic()
     if index is not None and index.version == version:
         return index
@@ -93,16 +94,14 @@ def clear() -> None:
 
 
 def build_index(version: str) -> KnowledgeIndex:
-    from knowledge import services  # services import search helpers; import late
-
+    """Build the index from the stored entries. A read: entries whose stored vector is missing or
+    from another model are embedded in memory here; storing them is the writes' job
+    (`knowledge.services`: imports, saves, `manage.py reindex_knowledge`)."""
     started = time.monotonic()
-    if embeddings.available():
-        services.entries_embed_stale()
-        version = selectors.entries_version()
     rows = list(
         KnowledgeBaseEntry.objects.filter(is_active=True)
         .order_by("pk")
-        .values_list("pk", "title", "category", "keywords", "body", "embedding")
+        .values_list("pk", "title", "category", "keywords", "body", "embedding", "embedding_model")
     )
     index = _assemble(version, rows)
     log.info(
@@ -141,7 +140,7 @@ def _assemble(version: str, rows: list[tuple]) -> KnowledgeIndex:
 
 
 def _lexical_text(row: tuple) -> str:
-    _, title, _, keywords, body, _ = row
+    _, title, _, keywords, body, _, _ = row
     return f"{title}\n{keywords}\n{body}"
 
 
@@ -149,13 +148,17 @@ def _vectors(rows: list[tuple]) -> np.ndarray | None:
     if not embeddings.available():
         return None
     matrix = np.zeros((len(rows), embeddings.DIMENSIONS), dtype=np.float32)
-    missing = 0
+    stale = []
     for i, row in enumerate(rows):
-        vector = embeddings.from_bytes(row[5])
+        vector = embeddings.from_bytes(row[5]) if row[6] == embeddings.RECIPE else None
         if vector is None:
-            missing += 1
+            stale.append(i)
         else:
             matrix[i] = vector
-    if missing:
-        log.warning("knowledge_index_missing_vectors", entries=missing)
+    if stale:
+        fresh = embeddings.encode_entries([(rows[i][1], rows[i][4], rows[i][3]) for i in stale])
+        if fresh is not None:
+            matrix[stale] = fresh
+        log.warning("knowledge_index_embedded_in_memory", entries=len(stale),
+                    hint="store them: manage.py reindex_knowledge")
     return embeddings.search_matrix(matrix)

@@ -8,6 +8,7 @@ from structlog.testing import capture_logs
 from knowledge import embeddings, services
 from knowledge.search import entry_search, status
 from knowledge.search.lexical import BM25Index, coverage, tokenize
+from knowledge.services import entries_embed_stale
 from tests.knowledge.conftest import make_entry
 
 pytestmark = pytest.mark.django_db
@@ -100,7 +101,7 @@ def test_lexical_only_search_keeps_the_threshold_and_the_category_filter(help_ce
     assert hits and {hit.entry.category for hit in hits} == {"account"}
 
 
-def test_entries_saved_without_the_model_get_a_vector_once_it_is_back(db, settings):
+def test_entries_saved_without_the_model_are_found_once_it_is_back(db, settings):
     settings.KNOWLEDGE_EMBEDDING_MODEL = "/nonexistent/model-directory"
     embeddings.reset()
     entry = make_entry("garden", "When should I water tomatoes?", "Early in the morning.")
@@ -110,6 +111,9 @@ def test_entries_saved_without_the_model_get_a_vector_once_it_is_back(db, settin
     assert titles(entry_search("best time of day to water tomato plants", limit=1)) == [
         "When should I water tomatoes?"
     ]
+    entry.refresh_from_db()
+    assert entry.embedding is None  # a search is a read: it embeds in memory, stores nothing
+    assert entries_embed_stale() == 1  # the write path (reindex_knowledge) stores the vector
     entry.refresh_from_db()
     assert entry.embedding_model == embeddings.RECIPE
 
