@@ -22,8 +22,8 @@ from django.core.exceptions import FieldError
 
 from chat.guards.quotas import daily_usage_get, local_day, quota_for
 from chat.identity import Owner
-from chat.models import ChatSession
 from chat.reply.universes import ContextPart, ContextRequest, Universe, universe_register
+from chat.selectors import session_list
 from knowledge import selectors
 from knowledge.models import NavigationHelp, Service
 
@@ -131,7 +131,7 @@ def account_load(request: ContextRequest) -> ContextPart | None:
     lines = [
         "Signed in" + (" as a member of staff." if asker.kind == "staff" else "."),
         _member_since(asker.user_id),
-        f"Conversations: {ChatSession.objects.filter(user_id=asker.user_id).count()}.",
+        f"Conversations: {session_list(owner=owner).count()}.",
         _usage_line(owner, now=now),
         f"(Read at {now:%H:%M} UTC.)",
     ]
