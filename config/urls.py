@@ -3,8 +3,12 @@ from django.contrib import admin
 from django.urls import include, path
 
 from analytics.views import metrics_view
+from chat.inspect import prompt_inspector
 
 urlpatterns = [
+    # Staff's prompt inspector (chat/inspect.py), a page of the admin site.
+    path("admin/chat/prompt-inspector/", admin.site.admin_view(prompt_inspector),
+         name="chat-prompt-inspector"),
     path("admin/", admin.site.urls),
     path("", include("chat.urls")),
     path("", include("config.pages")),
