@@ -1,12 +1,15 @@
 """What the consumer adds to the time to first token, against calling the provider directly.
 
-    .venv/bin/python bench/consumer_ttft.py [--runs 200]
+    .venv/bin/python bench/consumer_ttft.py [--runs 200] [--late-source 0.3]
 
 A zero-delay scripted provider answers; the same prompt is streamed (a) straight from the provider
 and (b) through the real ASGI stack: WebSocket `message` -> validation, rate limit, quota, two
 database writes, prompt building, the reply task, the stream -> the first `token` frame at the
 client. SQLite in a temporary file, in-process cache and channel layer, no knowledge base. Prints
 p50/p95 of both and the difference; the last line is JSON.
+
+`--late-source S` registers a context source that sleeps S seconds, past the context deadline
+(CHAT_CONTEXT_DEADLINE, 0.2 s here): time to first token should grow by the deadline, no more.
 """
 
 from __future__ import annotations
@@ -116,16 +119,29 @@ async def through_consumer(runs: int) -> list[float]:
     return times
 
 
+def register_late_source(seconds: float) -> None:
+    from django.conf import settings
+
+    from chat.reply.universes import context_source_register
+
+    settings.CHAT_CONTEXT_DEADLINE = 0.2
+    context_source_register("bench.late", lambda request: time.sleep(seconds))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--late-source", type=float, default=0.0)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         setup_django(Path(tmp) / "bench.sqlite3")
+        if args.late_source:
+            register_late_source(args.late_source)
         plain = asyncio.run(direct(args.runs))
         full = asyncio.run(through_consumer(args.runs))
     result = {
         "runs": args.runs,
+        "late_source_s": args.late_source,
         "direct_p50_ms": round(statistics.median(plain), 3),
         "direct_p95_ms": round(percentile(plain, 0.95), 3),
         "consumer_p50_ms": round(statistics.median(full), 3),
