@@ -181,9 +181,16 @@
       universe: "race",
     };
     status.classList.remove("is-error");
-    status.textContent = "Sent to the assistant: its answer appears in the chat window.";
+    status.textContent = "Sending to the assistant…";
     Promise.resolve()
       .then(() => api.ask(request))
+      .then((taken) => {
+        if (taken === false) {
+          fail("The assistant is still answering the last question: ask again when it has finished.");
+        } else {
+          status.textContent = "Sent to the assistant: its answer appears in the chat window.";
+        }
+      })
       .catch((error) => fail(`The assistant could not take the question: ${error && error.message ? error.message : error}`));
     return true;
   }
@@ -191,6 +198,7 @@
   /* Run `draw` once the page is parsed, then mark when every chart is drawn (for timing). */
   function start(draw) {
     const run = () => {
+      performance.mark("telemetry:draw-start");
       paintSwatches();
       draw(data);
       setupAsk();
