@@ -7,22 +7,44 @@ writes). The others arrive on the event loop and only bump Prometheus metrics.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
+from django.db import close_old_connections, connection
+
 from analytics import metrics
 from analytics.services import recording
 
 
+@contextmanager
+def _worker_connection():
+    """A worker thread outside any request: drop a stale or expired connection before and
+    after, as Django does around requests (CONN_MAX_AGE, CONN_HEALTH_CHECKS). Never inside a
+    transaction (a caller that sends the signal in place, as tests do)."""
+    own = not connection.in_atomic_block
+    if own:
+        close_old_connections()
+    try:
+        yield
+    finally:
+        if own:
+            close_old_connections()
+
+
 def on_reply_finished(sender, reply, **kwargs) -> None:
     metrics.reply_observe(reply)
-    recording.reply_record(reply=reply)
+    with _worker_connection():
+        recording.reply_record(reply=reply)
 
 
 def on_conversation_rated(sender, rating, **kwargs) -> None:
-    recording.rating_record(session_id=rating.session_id, score=rating.score,
-                            comment=rating.comment)  # fmt: skip
+    with _worker_connection():
+        recording.rating_record(session_id=rating.session_id, score=rating.score,
+                                comment=rating.comment)  # fmt: skip
 
 
 def on_conversation_escalated(sender, escalation, **kwargs) -> None:
-    recording.escalation_record(session_id=escalation.session_id, reason=escalation.reason)
+    with _worker_connection():
+        recording.escalation_record(session_id=escalation.session_id, reason=escalation.reason)
 
 
 def on_socket_changed(sender, delta, **kwargs) -> None:
