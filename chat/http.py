@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
 from django.http import JsonResponse
 
-from chat.exceptions import ChatError
+from chat.exceptions import ChatError, InvalidInput, TooLarge
+from chat.validation import loads_json
 
 STATUS_FOR_CODE = {
     "invalid": 400,
@@ -40,18 +40,13 @@ def chat_error_response(exc: ChatError) -> JsonResponse:
 
 def json_body(request, *, max_bytes: int) -> dict[str, Any]:
     """Parse a JSON object body, or raise the ChatError a client should see."""
-    from chat.exceptions import InvalidInput, TooLarge
-
     try:
         body = request.body
     except RequestDataTooBig:
         raise TooLarge(f"The request body is over {max_bytes} bytes.") from None
     if len(body) > max_bytes:
         raise TooLarge(f"The request body is over {max_bytes} bytes.")
-    try:
-        data = json.loads(body or b"{}")
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise InvalidInput("The request body is not valid JSON.") from None
+    data = loads_json(body or b"{}", what="The request body")
     if not isinstance(data, dict):
         raise InvalidInput("The request body must be a JSON object.")
     return data

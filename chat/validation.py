@@ -5,9 +5,11 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import json
 import re
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -20,6 +22,43 @@ PIL_FORMATS = {"image/png": "PNG", "image/jpeg": "JPEG", "image/webp": "WEBP"}
 EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
 MAX_CONTEXT_CHARS = 20_000
 MAX_PIXELS = 40_000_000
+
+
+MAX_DEPTH = 32  # JSON nesting a frame or body may have
+
+
+def loads_json(raw: str | bytes, *, what: str = "The frame") -> Any:
+    """Parse untrusted JSON, or raise InvalidInput: never a server error, whatever the input
+    (nesting 100,000 deep, integers of 5,000 digits, lone surrogates, invalid UTF-8)."""
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError):  # JSONDecodeError is a ValueError
+        raise InvalidInput(f"{what} is not valid JSON.") from None
+    _check_json(data, depth=0, what=what)
+    return data
+
+
+def _check_json(value: Any, *, depth: int, what: str) -> None:
+    if depth > MAX_DEPTH:
+        raise InvalidInput(f"{what} is nested more than {MAX_DEPTH} levels deep.")
+    if isinstance(value, str):
+        _check_text(value, what=what)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_text(key, what=what)
+            _check_json(item, depth=depth + 1, what=what)
+    elif isinstance(value, list):
+        for item in value:
+            _check_json(item, depth=depth + 1, what=what)
+
+
+def _check_text(text: str, *, what: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput(
+            f"{what} has text that is not valid Unicode (a lone surrogate)."
+        ) from None
 
 
 @dataclass(frozen=True)

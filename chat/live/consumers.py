@@ -24,6 +24,7 @@ from chat.identity import Owner, client_ip, visitor_key_for
 from chat.signals import request_refused, send_now, socket_changed
 from chat.validation import (
     aparse_message,
+    loads_json,
     parse_language,
     parse_page,
     parse_timezone,
@@ -76,10 +77,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         raw = text_data if text_data is not None else (bytes_data or b"")
         if len(raw) > settings.CHAT_MAX_FRAME_BYTES:
             raise TooLarge(f"The frame is over {settings.CHAT_MAX_FRAME_BYTES} bytes.")
-        try:
-            frame = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise InvalidInput("The frame is not valid JSON.") from None
+        frame = loads_json(raw)
         if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
             raise InvalidInput("Each frame must be a JSON object with a string `type`.")
         return frame
