@@ -185,7 +185,7 @@ def test_warm_up_builds_every_audiences_examples_before_the_first_question(monke
     routing.examples_clear()
     routing.warm_up()
     built = []
-    monkeypatch.setattr(routing, "_dense_set", lambda rows: built.append(rows))
+    monkeypatch.setattr(routing.examples, "_dense_set", lambda rows: built.append(rows))
 
     for asker in (None, SIGNED_IN, Asker(user_id=1, visitor_key="s", kind="staff")):
         route("Who would install it for us?", page={}, universes=universe_list(asker))
