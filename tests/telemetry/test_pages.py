@@ -102,3 +102,18 @@ def test_an_unknown_race_is_a_404_and_the_pages_are_read_only(client, bahrain):
     assert client.get("/f1/1999-nowhere/").status_code == 404
     assert client.get("/f1/1999-nowhere/compare/").status_code == 404
     assert client.post(DASHBOARD).status_code == 405
+
+
+def test_staff_browse_the_imported_race_read_only_and_visitors_cannot(client, bahrain, alice):
+    from django.contrib.auth.models import Permission
+
+    alice.is_staff = True
+    alice.save()
+    client.force_login(alice)
+    assert client.get("/admin/telemetry/lap/").status_code == 403  # no permission yet
+    alice.user_permissions.add(Permission.objects.get(codename="view_lap"))
+    listing = client.get("/admin/telemetry/lap/")
+    assert listing.status_code == 200 and "1056 laps" in listing.content.decode()
+    assert client.get("/admin/telemetry/lap/add/").status_code == 403
+    client.logout()
+    assert client.get("/admin/telemetry/lap/").status_code == 302  # to the login page
