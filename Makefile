@@ -8,7 +8,7 @@ PIP := $(VENV)/bin/pip
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run install install-dev migrate seed test test-fast lint bench clean
+.PHONY: run install install-dev migrate seed static test test-fast lint bench clean
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found: install Python 3.11 or run 'make PYTHON=python3 ...'"; exit 1; }
@@ -40,11 +40,16 @@ migrate: install .env
 seed: migrate
 	$(PY) manage.py seed_demo
 
-run: seed
+# Hashed, gzip- and Brotli-compressed copies in staticfiles/ (served with far-future caching).
+static: install .env
+	$(PY) manage.py collectstatic --noinput -v 0
+
+run: seed static
 	$(PY) scripts/run_local.py --host $(HOST) --port $(PORT)
 
 test: install-dev
 	@bash scripts/ensure_chromium.sh
+	DJANGO_SETTINGS_MODULE=tests.settings $(PY) manage.py collectstatic --noinput -v 0
 	@bash scripts/ensure_promtool.sh
 	$(VENV)/bin/ruff check .
 	bash scripts/test.sh

@@ -13,7 +13,6 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
-from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
 from chat.live.routing import websocket_urlpatterns  # noqa: E402
 
@@ -41,7 +40,7 @@ if settings.KNOWLEDGE_WARM_UP and "knowledge" in settings.INSTALLED_APPS:
 
 application = ProtocolTypeRouter(
     {
-        "http": ASGIStaticFilesHandler(django_http) if settings.SERVE_STATIC else django_http,
+        "http": django_http,  # static files: ServeStatic's middleware (settings.SERVE_STATIC)
         "websocket": AllowedHostsOriginValidator(
             AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
         ),

@@ -135,6 +135,15 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "staticfiles"
 # daphne serves /static/ itself in the embedded setup; behind a CDN or nginx, turn it off.
 SERVE_STATIC = env.bool("DJANGO_SERVE_STATIC", default=True)
+# collectstatic writes hashed names, gzip and Brotli copies and a manifest (config/storages.py);
+# ServeStatic (WhiteNoise for ASGI) serves them with far-future Cache-Control. Under DEBUG it
+# serves static/ as it is, so `make run` needs no collectstatic.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "config.storages.StaticStorage"},
+}
+if SERVE_STATIC:
+    MIDDLEWARE.insert(1, "servestatic.middleware.ServeStaticMiddleware")
 MEDIA_URL = "media/"
 MEDIA_ROOT = env.path("DJANGO_MEDIA_ROOT", default=BASE_DIR / "media")
 

@@ -13,6 +13,18 @@ from tests.services import free_port
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(scope="session", autouse=True)
+def collected_static_files():
+    """Hashed, compressed static files in STATIC_ROOT, as production serves them."""
+    from django.conf import settings
+
+    from tests.static_files import static_collect
+
+    static_collect(
+        static_root=Path(settings.STATIC_ROOT), sources=[Path(p) for p in settings.STATICFILES_DIRS]
+    )
+
+
 @pytest.fixture(autouse=True)
 def fresh_chat_state(settings):
     """Start every test with empty limiter windows, closed breakers and an empty answer cache."""

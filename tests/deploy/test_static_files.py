@@ -1,0 +1,83 @@
+"""Static files as production serves them: hashed names, compressed, cached for a year.
+
+collectstatic has run (tests/static_files.py): these requests go through ServeStatic's
+middleware, the way daphne serves them, with DEBUG off.
+"""
+
+from __future__ import annotations
+
+import http.client
+import re
+
+import pytest
+from asgiref.sync import async_to_sync
+
+from tests.live import LiveServer, migrate_db
+
+YEAR = "max-age=315360000, public, immutable"
+
+
+def widget_urls(client) -> dict[str, str]:
+    page = client.get("/").content.decode()
+    return dict(re.findall(r"""(?:href|src)="(/static/chat/widget\.[0-9a-f]{12}\.(js|css))""", page))
+
+
+@async_to_sync
+async def body(response) -> bytes:
+    """The bytes of a file response (ServeStatic's responses stream asynchronously)."""
+    return b"".join([chunk async for chunk in response.streaming_content])
+
+
+@pytest.fixture
+def urls(client, db):
+    found = {kind: url for url, kind in widget_urls(client).items()}
+    assert set(found) == {"js", "css"}, "the page links the widget by hashed names"
+    return found
+
+
+@pytest.mark.parametrize("accept, encoding", [("br, gzip", "br"), ("gzip", "gzip")])
+def test_the_widget_is_sent_compressed_and_cached_for_a_year(client, urls, accept, encoding):
+    for url in urls.values():
+        compressed = client.get(url, HTTP_ACCEPT_ENCODING=accept)
+        plain = client.get(url, HTTP_ACCEPT_ENCODING="identity")
+        assert compressed.status_code == plain.status_code == 200
+        assert compressed["Content-Encoding"] == encoding
+        assert compressed["Cache-Control"] == YEAR
+        assert "Accept-Encoding" in compressed["Vary"]
+        assert int(compressed["Content-Length"]) < int(plain["Content-Length"]) / 2
+
+
+def test_the_widgets_modules_import_each_other_by_hashed_name(client, urls):
+    script = body(client.get(urls["js"], HTTP_ACCEPT_ENCODING="identity"))
+    imports = re.findall(rb'from "\./([^"]+)"', script)
+    assert imports and all(re.fullmatch(rb"[a-z0-9_]+\.[0-9a-f]{12}\.js", name) for name in imports)
+
+
+def test_an_unhashed_name_still_works_but_is_cached_briefly(client, db):
+    response = client.get("/static/chat/widget.js")
+    assert response.status_code == 200
+    assert "immutable" not in response["Cache-Control"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/static/..%2f..%2fconfig/settings.py", "/static/../../config/settings.py", "/static/%2e%2e/x"],
+)
+def test_a_path_that_climbs_out_of_static_is_not_found(client, db, path):
+    response = client.get(path)
+    assert response.status_code == 404
+    assert b"SECRET_KEY" not in response.content
+
+
+@pytest.mark.slow
+def test_daphne_answers_404_to_a_path_that_climbs_out_of_static(tmp_path):
+    migrate_db(tmp_path / "db.sqlite3")
+    with LiveServer(db_path=tmp_path / "db.sqlite3") as server:
+        for path in ("/static/..%2f..%2fconfig/settings.py", "/static/../../config/settings.py"):
+            connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+            connection.request("GET", path)  # sent as is: http.client does not normalise
+            response = connection.getresponse()
+            body = response.read()
+            connection.close()
+            assert response.status == 404, (path, server.log_tail())
+            assert b"SECRET_KEY" not in body
