@@ -76,7 +76,8 @@ def main(argv: list[str]) -> int:
         "encodings": sorted({r["encoding"] for r in rows}),
         "cache_control": sorted({r["cache_control"] for r in rows}),
     }
-    print(f"total: {summary['wire_bytes']} B on the wire for {summary['identity_bytes']} B of files")
+    wire, identity = summary["wire_bytes"], summary["identity_bytes"]
+    print(f"total: {wire} B on the wire for {identity} B of files")
     print(json.dumps(summary))
     return 0
 

@@ -19,7 +19,8 @@ YEAR = "max-age=315360000, public, immutable"
 
 def widget_urls(client) -> dict[str, str]:
     page = client.get("/").content.decode()
-    return dict(re.findall(r"""(?:href|src)="(/static/chat/widget\.[0-9a-f]{12}\.(js|css))""", page))
+    hashed = r'(?:href|src)="(/static/chat/widget\.[0-9a-f]{12}\.(js|css))"'
+    return dict(re.findall(hashed, page))
 
 
 @async_to_sync
@@ -61,7 +62,11 @@ def test_an_unhashed_name_still_works_but_is_cached_briefly(client, db):
 
 @pytest.mark.parametrize(
     "path",
-    ["/static/..%2f..%2fconfig/settings.py", "/static/../../config/settings.py", "/static/%2e%2e/x"],
+    [
+        "/static/..%2f..%2fconfig/settings.py",
+        "/static/../../config/settings.py",
+        "/static/%2e%2e/x",
+    ],
 )
 def test_a_path_that_climbs_out_of_static_is_not_found(client, db, path):
     response = client.get(path)
