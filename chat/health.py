@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import time
 import uuid
 
@@ -102,3 +103,22 @@ async def health_report() -> dict:
         "breakers": breakers_snapshot(),
         "redis": redis_status(),
     }
+
+
+async def health_details_allowed(request) -> bool:
+    """Whether the caller may see the details (hosts, errors, breakers): a staff session, or
+    `Authorization: Bearer <HEALTH_TOKEN>` when that setting is not empty. Anyone else gets the
+    status only: a model server's internal URL or an error text is a map for an attacker."""
+    token = settings.HEALTH_TOKEN
+    header = request.headers.get("Authorization", "")
+    scheme, _, given = header.partition(" ")
+    if token and scheme.lower() == "bearer" and given.strip():
+        if hmac.compare_digest(given.strip().encode(), token.encode()):
+            return True
+    user = await request.auser()
+    return bool(user.is_authenticated and user.is_active and user.is_staff)
+
+
+def health_public(report: dict) -> dict:
+    """What an anonymous caller (a load balancer, an uptime check) learns: the status."""
+    return {"status": report["status"]}

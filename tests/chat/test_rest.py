@@ -142,7 +142,8 @@ def test_universes_usage_health_and_models(client, settings):
     assert universes[0]["key"] == "general" and "token_budget" in universes[0]
     usage = client.get("/api/chat/usage/").json()
     assert {"messages_used", "messages_remaining", "tokens_used", "resets_at"} <= set(usage)
-    health = client.get("/api/health/").json()
+    settings.HEALTH_TOKEN = "t"  # the details are for staff or a token (test_health_details.py)
+    health = client.get("/api/health/", headers={"Authorization": "Bearer t"}).json()
     assert health["database"] == "ok" and health["cache"] == "ok"
     assert health["channel_layer"] == "ok"
     assert health["provider"]["name"] == "offline" and health["provider"]["reachable"] is True
