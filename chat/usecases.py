@@ -16,7 +16,14 @@ from django.utils import timezone
 
 from chat import events, selectors, services
 from chat.db import db_async
-from chat.exceptions import ChatError, InvalidInput, NotFound, QuotaExceeded, RateLimited
+from chat.exceptions import (
+    Busy,
+    ChatError,
+    InvalidInput,
+    NotFound,
+    QuotaExceeded,
+    RateLimited,
+)
 from chat.guards import limits, quotas
 from chat.identity import Owner, asker_for
 from chat.live import streams
@@ -56,16 +63,21 @@ class Asked:
     events: AsyncIterator[dict]
 
 
-async def conversation_open(visit: Visit, session_id) -> ChatSession:
-    """The visitor's conversation `session_id`, or a new one when it is None."""
+async def conversation_open(visit: Visit, session_id) -> ChatSession | None:
+    """The visitor's conversation `session_id`; None for a new one, which is stored only with
+    its first question (a `hello` alone stores nothing)."""
+    if session_id is None:
+        return None
     return await services.asession_open(owner=visit.owner, session_id=session_id)
 
 
-async def conversation_ready(visit: Visit, session: ChatSession) -> dict:
+async def conversation_ready(visit: Visit, session: ChatSession | None) -> dict:
     """The `ready` event: the conversation's recent history, its universes, today's usage."""
-    history = await selectors.amessage_history_serialized(session=session, limit=HISTORY_LIMIT)
+    history = []
+    if session is not None:
+        history = await selectors.amessage_history_serialized(session=session, limit=HISTORY_LIMIT)
     return events.ready(
-        session_id=str(session.id),
+        session_id=str(session.id) if session is not None else None,
         history=history,
         universes=[u.as_dict() for u in universe_list(visit.asker)],
         usage=await quotas.usage_snapshot(owner=visit.owner, tz=visit.tz),
@@ -86,10 +98,11 @@ async def ask(*, visit: Visit, session: ChatSession | None, incoming: MessageIn)
         if exchange is None:
             if incoming.universe:
                 universe_get(incoming.universe, visit.asker)  # unknown or not theirs: refused
+            if session is not None:
+                await _refuse_if_busy(session)  # before the limits: a refusal costs nothing
             await _check_limits(visit, text=incoming.text)
             if session is None:
                 session = await services.asession_open(owner=visit.owner, session_id=None)
-            await _settle_stale_reply(session)
             exchange = await _begin(session, incoming)
     except ChatError as exc:
         exc.reply_to = incoming.client_id
@@ -111,8 +124,8 @@ async def regenerate(*, visit: Visit, session: ChatSession) -> AsyncIterator[dic
     question = await selectors.amessage_last_user(session=session)
     if question is None:
         raise NotFound("There is no question to answer again in this conversation.")
+    await _refuse_if_busy(session)
     await _check_limits(visit, text=question.text)
-    await _settle_stale_reply(session)
     exchange = await services.areply_regenerate(session=session)
     request = _request(visit, session, exchange, exchange.question.client_id or "", regenerate=True)
     return (await reply_start(request)).subscribe()
@@ -230,11 +243,12 @@ async def _check_limits(visit: Visit, *, text: str) -> None:
         )
 
 
-async def _settle_stale_reply(session: ChatSession) -> None:
-    """A reply cut off by a restart must not leave its conversation `busy` for ever."""
+async def _refuse_if_busy(session: ChatSession) -> None:
+    """Raise Busy while a reply is being written in `session`. A reply cut off by a restart is
+    settled first: it must not leave its conversation busy for ever."""
     streaming = await selectors.amessage_streaming(session=session)
-    if streaming is not None:
-        await reap_if_orphaned(streaming)
+    if streaming is not None and (await reap_if_orphaned(streaming)).status == "streaming":
+        raise Busy("A reply is still being written in this conversation. Wait or press stop.")
 
 
 def _exchange_previous(session: ChatSession, client_id: str) -> services.Exchange | None:

@@ -32,6 +32,12 @@ from chat.validation import (
 
 log = structlog.get_logger(__name__)
 
+NEEDS_CONVERSATION = frozenset({"stop", "regenerate", "rate"})
+
+
+def ready_id(session) -> str:
+    return str(session.id) if session is not None else ""
+
 
 class ChatConsumer(AsyncWebsocketConsumer):
     # Reply events travel through chat.live.streams, not the channel layer: no socket needs a
@@ -43,7 +49,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.visit = usecases.Visit(
             owner=owner, asker=await usecases.aasker_for(owner), page={}, ip=client_ip(self.scope)
         )
-        self.session = None
+        self.session = None  # stored with the first question, not by `hello`
+        self.greeted = False
         self.follower: asyncio.Task | None = None
         await self.accept()
         send_now(socket_changed, delta=1)
@@ -59,8 +66,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
             handler = getattr(self, f"on_{frame['type']}", None)
             if handler is None:
                 raise InvalidInput(f"Unknown frame type {frame['type']!r}.")
-            if frame["type"] != "hello" and self.session is None:
+            if frame["type"] != "hello" and not self.greeted:
                 raise InvalidInput("Send `hello` first to open a conversation.")
+            if frame["type"] in NEEDS_CONVERSATION and self.session is None:
+                raise InvalidInput("There is no conversation yet: ask a question first.")
             await handler(frame)
         except ChatError as exc:
             send_now(request_refused, code=exc.code)
@@ -84,6 +93,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     # --- client frames ---------------------------------------------------------------------------
     async def on_hello(self, frame: dict) -> None:
+        self._unfollow()  # a second hello: the old conversation's reply must not leak into it
         self.visit = usecases.Visit(
             owner=self.visit.owner,
             asker=self.visit.asker,
@@ -93,9 +103,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
             language=parse_language(frame.get("language")),
         )
         self.session = await usecases.conversation_open(self.visit, frame.get("session"))
-        structlog.contextvars.bind_contextvars(session_id=str(self.session.id))
+        self.greeted = True
+        structlog.contextvars.bind_contextvars(session_id=ready_id(self.session))
         ready = await usecases.conversation_ready(self.visit, self.session)
         await self.send_json(ready)
+        if self.session is None:
+            return
         following = await usecases.resume(
             visit=self.visit,
             session=self.session,
@@ -108,6 +121,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def on_message(self, frame: dict) -> None:
         incoming = await aparse_message(frame)
         asked = await usecases.ask(visit=self.visit, session=self.session, incoming=incoming)
+        if self.session is None:
+            self.session = asked.session
+            structlog.contextvars.bind_contextvars(session_id=str(asked.session.id))
         await self.send_json(asked.ack)
         self._follow(asked.events)
 
@@ -130,9 +146,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     # --- relaying replies ------------------------------------------------------------------------
     def _follow(self, reply_events) -> None:
+        self._unfollow()
+        self.follower = asyncio.create_task(self._relay(reply_events))
+
+    def _unfollow(self) -> None:
         if self.follower is not None and not self.follower.done():
             self.follower.cancel()
-        self.follower = asyncio.create_task(self._relay(reply_events))
 
     async def _relay(self, reply_events) -> None:
         done = False

@@ -44,12 +44,16 @@ class Client:
 
     def __init__(self, communicator: WebsocketCommunicator) -> None:
         self.ws = communicator
+        self.session: str | None = None  # from `ready`, or from the `ack` of the first question
 
     async def send(self, frame: dict | str) -> None:
         await self.ws.send_to(text_data=frame if isinstance(frame, str) else json.dumps(frame))
 
     async def receive(self, timeout: float = 5) -> dict:
-        return json.loads(await self.ws.receive_from(timeout=timeout))
+        event = json.loads(await self.ws.receive_from(timeout=timeout))
+        if event["type"] in ("ready", "ack") and event.get("session"):
+            self.session = event["session"]
+        return event
 
     async def receive_until(self, type_: str, timeout: float = 10) -> list[dict]:
         """Receive events up to and including the first of `type_`."""

@@ -105,7 +105,7 @@ async def test_a_cache_hit_makes_no_provider_call_and_is_still_stored(connect, f
     text = "".join(e["text"] for e in events if e["type"] == "token")
     assert text == "Opening hours are nine to five."
     reply = await database_sync_to_async(
-        lambda: ChatMessage.objects.get(session_id=ready["session"], role="assistant")
+        lambda: ChatMessage.objects.get(session_id=second.session, role="assistant")
     )()
     assert (reply.cached, reply.text, reply.output_tokens) == (True, text, 0)
     usage = await quotas.usage_snapshot(owner=client_owner("second"), tz=None)

@@ -44,7 +44,7 @@ async def test_it_streams_a_reply_and_stores_both_messages(connect, fake_provide
     assert done["cached"] is False and done["ttft_ms"] is not None
     usage = events[-2]
     assert usage["messages_used"] == 1 and usage["messages_remaining"] >= 0
-    question, reply = await stored(ready["session"])
+    question, reply = await stored(client.session)
     assert (question.role, question.text, question.client_id) == ("user", "Hi!", client_id)
     assert str(reply.id) == start["message"] == done["message"]
     assert (reply.text, reply.status, reply.output_tokens) == ("Hello there", "complete", 3)
@@ -62,7 +62,7 @@ async def test_the_same_client_id_is_answered_once(connect, fake_provider):
     assert second[0] == first[0]  # the same ack: same stored message
     assert "".join(t["text"] for t in tokens_of(second)) == "One answer"
     assert len(fake_provider.calls) == 1
-    assert len(await stored(ready["session"])) == 2
+    assert len(await stored(client.session)) == 2
 
 
 async def test_stop_keeps_the_partial_text_as_stopped(connect, fake_provider):
@@ -75,7 +75,7 @@ async def test_stop_keeps_the_partial_text_as_stopped(connect, fake_provider):
     await client.send({"type": "stop"})
     done = (await client.receive_until("done"))[-1]
     assert done["status"] == "stopped"
-    reply = (await stored(ready["session"]))[1]
+    reply = (await stored(client.session))[1]
     assert (reply.status, reply.text) == ("stopped", "Partial text")
 
 
@@ -91,7 +91,7 @@ async def test_a_provider_failure_mid_stream_keeps_the_partial_text(connect, fak
     assert error["code"] == "provider_unavailable" and error["reply_to"] == client_id
     assert "retry" in error["message"].lower()
     assert events[-1]["status"] == "interrupted"
-    reply = (await stored(ready["session"]))[1]
+    reply = (await stored(client.session))[1]
     assert (reply.status, reply.text, reply.error_code) == (
         "interrupted",
         "Half an",
@@ -110,7 +110,7 @@ async def test_a_provider_down_before_the_first_token_gives_the_offline_answer(
     assert events[-1]["status"] == "complete"
     text = "".join(t["text"] for t in tokens_of(events))
     assert "without a language model" in text
-    reply = (await stored(ready["session"]))[1]
+    reply = (await stored(client.session))[1]
     assert reply.provider == "offline"
     assert reply.metadata["fallback_from"] == {"provider": "fake", "error": "unavailable"}
 
@@ -125,7 +125,7 @@ async def test_a_second_message_while_a_reply_runs_is_busy(connect, fake_provide
     events = await client.receive_until("done")
     busy = next(e for e in events if e["type"] == "error")
     assert busy["code"] == "busy" and busy["reply_to"] == second
-    assert [m.text for m in await stored(ready["session"])] == ["First", "Slow reply"]
+    assert [m.text for m in await stored(client.session)] == ["First", "Slow reply"]
 
 
 async def test_a_dropped_socket_does_not_stop_the_reply(connect, fake_provider):
@@ -136,7 +136,7 @@ async def test_a_dropped_socket_does_not_stop_the_reply(connect, fake_provider):
     await client.receive()  # ack
     await client.close()
     await replies_wait_idle()
-    reply = (await stored(ready["session"]))[1]
+    reply = (await stored(client.session))[1]
     assert (reply.status, reply.text) == ("complete", "Still generated after close")
 
 
@@ -151,7 +151,7 @@ async def test_resume_sends_exactly_the_missing_tokens_then_follows_live(connect
     await client.close()
 
     again = await connect()
-    resumed = await again.hello(session=ready["session"], resume={"message": reply_id, "seq": 1})
+    resumed = await again.hello(session=client.session, resume={"message": reply_id, "seq": 1})
     assert resumed["history"][-1]["status"] == "streaming"
     events = await again.receive_until("done")
     assert [(t["seq"], t["text"]) for t in tokens_of(events)] == [(2, "c"), (3, "d"), (4, "e")]
@@ -167,28 +167,32 @@ async def test_resume_after_the_reply_finished_sends_the_rest_then_done(connect,
     reply_id = events[1]["message"]
     await client.close()
     again = await connect()
-    await again.hello(session=ready["session"], resume={"message": reply_id, "seq": 0})
+    await again.hello(session=client.session, resume={"message": reply_id, "seq": 0})
     events = await again.receive_until("done")
     assert [t["text"] for t in tokens_of(events)] == ["y", "z"]
 
 
 async def test_bob_cannot_open_alices_session(connect, fake_provider, alice, bob):
     as_alice = await connect(user=alice, visitor_key="alice-browser")
-    ready = await as_alice.hello()
+    await as_alice.hello()
+    await as_alice.ask("Mine")
+    await as_alice.receive_until("done")
     as_bob = await connect(user=bob, visitor_key="bob-browser")
-    await as_bob.send({"type": "hello", "session": ready["session"], "page": {}})
+    await as_bob.send({"type": "hello", "session": as_alice.session, "page": {}})
     error = await as_bob.receive()
     assert error["type"] == "error" and error["code"] == "forbidden"
     await as_bob.send({"type": "message", "id": str(uuid.uuid4()), "text": "sneaky"})
-    assert (await as_bob.receive())["code"] == "invalid"  # still no session of his own
-    assert len(await stored(ready["session"])) == 0
+    assert (await as_bob.receive())["code"] == "invalid"  # he never got past hello
+    assert [m.text for m in await stored(as_alice.session)] == ["Mine", "Hello world"]
 
 
 async def test_visitor_a_cannot_open_visitor_bs_session(connect, fake_provider):
     visitor_b = await connect(visitor_key="visitor-b")
-    ready = await visitor_b.hello()
+    await visitor_b.hello()
+    await visitor_b.ask("Mine")
+    await visitor_b.receive_until("done")
     visitor_a = await connect(visitor_key="visitor-a")
-    await visitor_a.send({"type": "hello", "session": ready["session"], "page": {}})
+    await visitor_a.send({"type": "hello", "session": visitor_b.session, "page": {}})
     assert (await visitor_a.receive())["code"] == "forbidden"
     await visitor_a.send({"type": "hello", "session": str(uuid.uuid4()), "page": {}})
     assert (await visitor_a.receive())["code"] == "not_found"
@@ -196,10 +200,12 @@ async def test_visitor_a_cannot_open_visitor_bs_session(connect, fake_provider):
 
 async def test_a_logged_in_user_keeps_sessions_across_browsers(connect, fake_provider, alice):
     laptop = await connect(user=alice, visitor_key="laptop")
-    ready = await laptop.hello()
+    await laptop.hello()
+    await laptop.ask("Mine")
+    await laptop.receive_until("done")
     phone = await connect(user=alice, visitor_key="phone")
-    again = await phone.hello(session=ready["session"])
-    assert again["session"] == ready["session"]
+    again = await phone.hello(session=laptop.session)
+    assert again["session"] == laptop.session
 
 
 @pytest.mark.parametrize(
@@ -244,7 +250,7 @@ async def test_bad_input_gets_a_typed_error_stores_nothing_and_keeps_the_socket(
     await client.send(frame)
     error = await client.receive()
     assert error["type"] == "error" and error["code"] == code and error["message"]
-    assert await stored(ready["session"]) == []
+    assert await stored(client.session) == []
     await client.send({"type": "ping"})
     assert (await client.receive())["type"] == "pong"
 
@@ -255,7 +261,7 @@ async def test_a_frame_over_the_size_limit_is_refused(connect, fake_provider, se
     ready = await client.hello()
     await client.send({"type": "message", "id": str(uuid.uuid4()), "text": "y" * 2000})
     assert (await client.receive())["code"] == "too_large"
-    assert await stored(ready["session"]) == []
+    assert await stored(client.session) == []
 
 
 async def test_a_message_before_hello_is_refused(connect, fake_provider):
@@ -269,9 +275,7 @@ async def test_a_foreign_origin_is_refused_at_the_handshake(connect, fake_provid
     assert client.connected is False
 
 
-async def test_a_regeneration_that_yields_nothing_keeps_the_previous_answer(
-    connect, fake_provider
-):
+async def test_a_regeneration_that_yields_nothing_keeps_the_previous_answer(connect, fake_provider):
     fake_provider.enqueue(["Good answer"])
     fake_provider.enqueue([5, "too late"])
     client = await connect()
@@ -283,7 +287,7 @@ async def test_a_regeneration_that_yields_nothing_keeps_the_previous_answer(
     await client.send({"type": "stop"})
     events = await client.receive_until("done")
     assert events[-1]["status"] == "stopped"
-    texts = [(m.text, m.status) for m in await stored(ready["session"])]
+    texts = [(m.text, m.status) for m in await stored(client.session)]
     assert texts == [("Again?", "complete"), ("Good answer", "complete"), ("", "stopped")]
 
 
@@ -297,16 +301,20 @@ async def test_regenerate_replaces_the_last_reply(connect, fake_provider):
     await client.send({"type": "regenerate"})
     events = await client.receive_until("done")
     assert "".join(t["text"] for t in tokens_of(events)) == "Second try"
-    assert [m.text for m in await stored(ready["session"])] == ["Again?", "Second try"]
+    assert [m.text for m in await stored(client.session)] == ["Again?", "Second try"]
 
 
 async def test_rating_is_stored(connect, fake_provider):
     client = await connect()
-    ready = await client.hello()
+    await client.hello()
+    await client.send({"type": "rate", "score": 4, "comment": "helpful"})
+    assert (await client.receive())["code"] == "invalid"  # no conversation to rate yet
+    await client.ask("Hello?")
+    await client.receive_until("done")
     await client.send({"type": "rate", "score": 4, "comment": "helpful"})
     await client.send({"type": "ping"})
     assert (await client.receive())["type"] == "pong"
-    session = await database_sync_to_async(ChatSession.objects.get)(id=ready["session"])
+    session = await database_sync_to_async(ChatSession.objects.get)(id=client.session)
     assert (session.rating, session.rating_comment) == (4, "helpful")
 
 
@@ -317,7 +325,7 @@ async def test_a_new_page_during_a_reply_follows_it_from_the_start(connect, fake
     await client.ask("Follow me")
     await client.receive_until("token")
     other_page = await connect()
-    await other_page.hello(session=ready["session"])
+    await other_page.hello(session=client.session)
     events = await other_page.receive_until("done")
     assert "".join(t["text"] for t in tokens_of(events)) == "one two"
 
@@ -329,7 +337,7 @@ async def test_asking_for_a_person_offers_the_human_contact_once(connect, fake_p
     events = await client.receive_until("done")
     escalation = next(e for e in events if e["type"] == "escalation")
     assert escalation["contact"]["email"] == "support@example.com" and escalation["message"]
-    session = await database_sync_to_async(ChatSession.objects.get)(id=ready["session"])
+    session = await database_sync_to_async(ChatSession.objects.get)(id=client.session)
     assert session.escalated is True
     await client.ask("I want a human!")
     again = await client.receive_until("done")
@@ -389,3 +397,43 @@ async def test_a_reply_cut_by_a_restart_does_not_leave_the_conversation_busy(
     await client.ask("Still there?")
     events = await client.receive_until("done")
     assert events[0]["type"] == "ack" and events[-1]["status"] == "complete"
+
+
+async def test_hello_alone_stores_no_conversation(connect, fake_provider):
+    client = await connect()
+    for _ in range(5):
+        ready = await client.hello()
+        assert ready["session"] is None and ready["history"] == []
+    assert await database_sync_to_async(ChatSession.objects.count)() == 0
+    client_id = await client.ask("First question")
+    ack = (await client.receive_until("ack"))[-1]
+    assert ack["id"] == client_id and ack["session"]
+    await client.receive_until("done")
+    assert await database_sync_to_async(ChatSession.objects.count)() == 1
+    assert (await client.hello(session=ack["session"]))["history"][0]["text"] == "First question"
+
+
+async def test_a_second_hello_stops_relaying_the_old_conversations_reply(connect, fake_provider):
+    fake_provider.enqueue(["one", 0.2, " two", 0.2, " three"])
+    client = await connect()
+    await client.hello()
+    await client.ask("Long one")
+    await client.receive_until("token")
+    await client.hello()  # another conversation on the same socket, mid-stream
+    assert await client.nothing_more(timeout=0.8)  # nothing of the old reply leaks in
+
+
+async def test_busy_refusals_cost_nothing_against_the_rate_limit(connect, fake_provider, settings):
+    settings.CHAT_RATE_LIMIT = "3/minute"
+    fake_provider.enqueue(["slow", 1.0, " reply"])
+    client = await connect()
+    await client.hello()
+    await client.ask("First")
+    await client.receive_until("token")
+    for _ in range(5):
+        await client.ask("Again?")
+        assert (await client.receive_until("error"))[-1]["code"] == "busy"
+    await client.receive_until("done")
+    await client.ask("Now?")
+    events = await client.receive_until("done")
+    assert not [e for e in events if e["type"] == "error"]  # 2 of 3 used: not rate limited

@@ -25,7 +25,7 @@ async def live_then_replayed(connect, question: str) -> tuple[list[dict], list[d
     live = reply_events(await client.receive_until("done"))
     streams._local.clear()  # the stream expired: only the stored row is left
     again = await connect()
-    await again.hello(session=ready["session"])
+    await again.hello(session=client.session)
     await again.ask(question, client_id=client_id)  # the same client id: answered from storage
     replayed = reply_events(await again.receive_until("done"))
     return live, replayed, ready
@@ -59,7 +59,7 @@ async def test_resuming_after_expiry_sends_exactly_the_missing_tokens(connect, f
     await again.send(
         {
             "type": "hello",
-            "session": ready["session"],
+            "session": client.session,
             "resume": {"message": live[0]["message"], "seq": 1},
         }
     )

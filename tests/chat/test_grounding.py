@@ -57,7 +57,7 @@ async def test_the_reply_cites_the_entries_it_was_grounded_in(connect, fake_prov
     assert "[1] How do I delete my account?" in system and "Privacy" in system
     assert "cite them" in system
     reply = await database_sync_to_async(ChatMessage.objects.get)(
-        session_id=ready["session"], role="assistant"
+        session_id=client.session, role="assistant"
     )
     assert reply.sources == sources["items"]
 

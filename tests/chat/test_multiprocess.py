@@ -103,7 +103,7 @@ async def test_a_reconnect_on_the_other_process_resumes_exactly(two_servers):
 
     on_second = await Socket.open(second, cookie)
     resumed = await on_second.hello(
-        session=ready["session"], resume={"message": reply_id, "seq": tokens[-1]["seq"]}
+        session=on_first.session, resume={"message": reply_id, "seq": tokens[-1]["seq"]}
     )
     assert resumed["type"] == "ready"
     assert resumed["history"][-1]["status"] == "streaming"  # still generating on the first
@@ -124,13 +124,13 @@ async def test_a_stop_sent_to_the_other_process_stops_the_reply(two_servers):
     await on_first.send({"type": "message", "id": str(uuid.uuid4()), "text": f"say: {TEXT}"})
     started = [await on_first.receive() for _ in range(3)]
     on_second = await Socket.open(second, cookie)
-    await on_second.hello(session=ready["session"])
+    await on_second.hello(session=on_first.session)
     await on_second.send({"type": "stop"})
     done = (await on_first.until("done"))[-1]
     assert done["status"] == "stopped"
     assert (await on_second.until("done"))[-1]["status"] == "stopped"
     reader = await Socket.open(second, cookie)
-    reply = (await reader.hello(session=ready["session"]))["history"][-1]
+    reply = (await reader.hello(session=on_first.session))["history"][-1]
     await reader.close()
     assert reply["id"] == started[1]["message"] and reply["status"] == "stopped"
     assert 0 < len(reply["text"]) < len(TEXT)
