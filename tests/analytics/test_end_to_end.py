@@ -6,6 +6,7 @@ import pytest
 from channels.db import database_sync_to_async
 
 from analytics.models import ConversationFact, DailyRollup, GapQuestion, ReplyFact
+from chat.reply.lifecycle import replies_wait_idle
 from chat.signals import signals_wait_idle
 from tests.chat.conftest import connect, fake_provider  # noqa: F401 - the chat fixtures
 
@@ -13,25 +14,28 @@ pytestmark = [pytest.mark.django_db(transaction=True)]
 
 
 @database_sync_to_async
-def recorded(session_id):
+def recorded(reply_id):
+    facts = list(ReplyFact.objects.filter(reply_id=reply_id))
+    session_ids = [fact.session_id for fact in facts]
     return (
-        list(ReplyFact.objects.filter(session_id=session_id)),
-        ConversationFact.objects.filter(session_id=session_id).first(),
+        facts,
+        list(ConversationFact.objects.filter(session_id__in=session_ids)),
         DailyRollup.objects.count(),
-        GapQuestion.objects.filter(session_id=session_id).count(),
+        GapQuestion.objects.filter(reply_id=reply_id).count(),
     )
 
 
 async def test_a_reply_through_the_consumer_is_recorded_once(connect, fake_provider):  # noqa: F811
     fake_provider.enqueue(["Hel", "lo", ("usage", 1200, 300)])
     client = await connect(visitor_key="visitor-e2e")
-    ready = await client.hello()
+    await client.hello()
     await client.ask("Do you ship to Iceland?")
     events = await client.receive_until("done")
-    done = events[-1]
+    ack, done = events[0], events[-1]
+    await replies_wait_idle()  # the reply's task signals after the client has `done`
     await signals_wait_idle()
-    (fact,), conversation, rollups, gaps = await recorded(ready["session"])
-    assert str(fact.reply_id) == done["message"] and fact.status == "complete"
+    (fact,), (conversation,), rollups, gaps = await recorded(done["message"])
+    assert str(fact.session_id) == ack["session"] and fact.status == "complete"
     assert (fact.provider, fact.model) == ("fake", "fake-model")
     assert (fact.input_tokens, fact.output_tokens) == (1200, 300)
     assert fact.user_type == "anonymous" and fact.visitor_key == "visitor-e2e"
