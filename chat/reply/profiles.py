@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from chat.reply.grounding import Embed, content_words, sentence_spans
@@ -25,7 +25,7 @@ from chat.reply.grounding import Embed, content_words, sentence_spans
 # The best passage is a near match when the retriever's score clears this (its dense cosine
 # plus a small lexical term: bench/grounding_eval.py prints the scores of right and wrong
 # matches), or, with embeddings, when the question is this close to the passage's title.
-NEAR_MATCH_SCORE = 0.6
+NEAR_MATCH_SCORE = 0.55
 NEAR_MATCH_TITLE = 0.75
 LEAD_SENTENCES = 2  # sentences of the passage the lead keeps
 LEAD_MAX_CHARS = 420  # a passage this short is kept whole
@@ -93,9 +93,43 @@ PROFILES: dict[str, Profile] = {
 }
 
 
+@dataclass(frozen=True)
+class Opening:
+    """What a reply starts with before (or instead of) the model: `model` says whether the
+    model still speaks after it."""
+
+    text: str
+    model: bool
+
+
 def profile_for(name: str) -> Profile:
     """The profile called `name`; an unknown name gets `large` (the full prompt)."""
     return PROFILES.get(name, PROFILES["large"])
+
+
+def options_for(profile: Profile, options):
+    """`options` (a GenerationOptions) with the profile's temperature and token caps."""
+    capped = profile.options({"temperature": options.temperature, "max_tokens": options.max_tokens})
+    return replace(options, **{k: v for k, v in capped.items() if v is not None})
+
+
+def reply_opening(
+    profile: Profile,
+    *,
+    question: str,
+    passages: Sequence[Any],
+    support: Mapping[str, str],
+    site_name: str = "",
+    embed: Embed | None = None,
+) -> Opening | None:
+    """How a reply of this profile opens: the best passage's own words when it is a near
+    match, the no-match answer when nothing matched, or None (the model answers alone)."""
+    if not profile.lead:
+        return None
+    if not passages:
+        return Opening(no_match_reply(support, site_name=site_name), model=False)
+    lead = lead_from_passage(question, passages[0], embed)
+    return Opening(lead, model=profile.addition) if lead else None
 
 
 def contact_text(support: Mapping[str, str]) -> str:

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import pytest
 
+from chat.providers import GenerationOptions
 from chat.reply.grounding import check, link_guard, sentence_spans
 from chat.reply.profiles import (
     LEAD_MAX_CHARS,
+    Opening,
     grounding_instruction,
     lead_from_passage,
     no_match_reply,
+    options_for,
     profile_for,
+    reply_opening,
 )
 from chat.reply.retrieval import Passage
 
@@ -111,3 +115,22 @@ def test_when_nothing_matches_the_reply_says_so_and_offers_a_person():
     assert check(reply, passages=[], support=SUPPORT).grounded == "grounded"
     guarded = link_guard(reply, sources=[], site_hosts=[], support=SUPPORT)
     assert guarded.removed == []
+
+
+def test_a_small_reply_opens_with_the_lead_or_the_no_match_answer():
+    small, large = profile_for("small"), profile_for("large")
+    near = passage("Open All Mail in the left menu.")
+    opening = reply_opening(small, question="archived mail?", passages=[near], support=SUPPORT)
+    assert opening == Opening("Open All Mail in the left menu. [1]", model=False)
+    nothing = reply_opening(small, question="capital of France?", passages=[], support=SUPPORT)
+    assert nothing.model is False and "support@example.com" in nothing.text
+    weak = passage("Open All Mail.", score=0.3)
+    assert reply_opening(small, question="x", passages=[weak], support=SUPPORT) is None
+    assert reply_opening(large, question="x", passages=[near], support=SUPPORT) is None
+
+
+def test_the_profile_caps_the_generation_options():
+    options = GenerationOptions(temperature=0.3, top_p=0.9, max_tokens=512)
+    capped = options_for(profile_for("small"), options)
+    assert (capped.temperature, capped.top_p, capped.max_tokens) == (0.1, 0.9, 160)
+    assert options_for(profile_for("large"), options) == options
