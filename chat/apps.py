@@ -6,5 +6,6 @@ class ChatConfig(AppConfig):
     name = "chat"
 
     def ready(self) -> None:
-        from chat import checks  # noqa: F401  (registers the system checks)
+        # checks registers the system checks; accounts and titles connect signal receivers.
+        from chat import accounts, checks, titles  # noqa: F401
         from chat.operator import checks as operator_checks  # noqa: F401  (its system checks)

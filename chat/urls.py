@@ -29,4 +29,5 @@ urlpatterns = [
     path("api/chat/universes/", views.universes, name="chat-universes"),
     path("api/chat/models/", views.models, name="chat-models"),
     path("api/chat/ask-about/", ask_about.ask_about, name="chat-ask-about"),
+    path("api/chat/suggestions/", views.suggestions, name="chat-suggestions"),
 ]

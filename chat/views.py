@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from chat import selectors, services
 from chat.live import streams
+from chat.config import assistant_config
 from chat.exceptions import ChatError, InvalidInput, NotFound
 from chat.health import health_details_allowed, health_public, health_report
 from chat.http import chat_error_response, error_response, json_body
@@ -51,6 +52,9 @@ def _session_json(session) -> dict:
         "message_count": getattr(session, "message_count", None),
         "pinned": session.pinned,
         "rating": session.rating,
+        "escalated": session.escalated,
+        "model": session.model,
+        "generation_options": session.generation_options,
     }
 
 
@@ -69,26 +73,49 @@ def sessions(request, owner):
         )  # fmt: skip
         session.message_count = 0
         return JsonResponse(_session_json(session), status=201)
-    items = selectors.session_list(owner=owner)[:MAX_PAGE]
+    query = request.GET.get("q", "")[:200]
+    items = selectors.session_list(owner=owner, query=query)[:MAX_PAGE]
     return JsonResponse({"sessions": [_session_json(s) for s in items]})
 
 
-@require_http_methods(["PATCH", "DELETE"])
+@require_http_methods(["GET", "PATCH", "DELETE"])
 @api
 def session_detail(request, owner, session_id):
     session = selectors.session_get(owner=owner, session_id=session_id)
     if request.method == "DELETE":
         services.session_delete(session=session)
         return HttpResponse(status=204)
+    if request.method == "PATCH":
+        session = _session_patch(request, owner, session)
+    session.message_count = session.messages.count()
+    return JsonResponse(_session_json(session))
+
+
+def _session_patch(request, owner, session):
     data = json_body(request, max_bytes=MAX_BODY_BYTES)
     title, pinned = data.get("title"), data.get("pinned")
     if title is not None and not isinstance(title, str):
         raise InvalidInput("`title` must be a string.")
     if pinned is not None and not isinstance(pinned, bool):
         raise InvalidInput("`pinned` must be true or false.")
-    session = services.session_update(session=session, title=title, pinned=pinned)
-    session.message_count = session.messages.count()
-    return JsonResponse(_session_json(session))
+    model, options = data.get("model"), data.get("options")
+    if model is not None and not isinstance(model, str):
+        raise InvalidInput("`model` must be a string.")
+    if options is not None and not isinstance(options, dict):
+        raise InvalidInput("`options` must be an object such as {\"temperature\": 0.3}.")
+    if model is not None or options is not None:
+        config = assistant_config()
+        session = services.session_choose_model(
+            session=session, owner=owner, model=model, options=options,
+            allowed_models=config.visitor_models, allowed_options=config.visitor_options,
+        )  # fmt: skip
+    return services.session_update(session=session, title=title, pinned=pinned)
+
+
+@require_GET
+def suggestions(request):
+    """A few questions for the widget's empty state: the operator's, else the help center's."""
+    return JsonResponse({"questions": selectors.questions_suggested()})
 
 
 @require_POST

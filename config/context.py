@@ -2,6 +2,8 @@
 
 from django.conf import settings
 
+from chat.selectors import widget_options
+
 
 def site(request):
     return {
@@ -13,5 +15,6 @@ def site(request):
             "api_path": "/api/chat/",
             "max_image_bytes": settings.CHAT_MAX_IMAGE_BYTES,
             "max_chars": settings.CHAT_MAX_MESSAGE_CHARS,
+            **widget_options(request),
         },
     }
