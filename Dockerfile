@@ -20,4 +20,4 @@ USER concierge
 
 ENV DJANGO_SERVE_STATIC=true LOG_JSON=true
 EXPOSE 8000
-CMD ["sh", "-c", "python manage.py migrate --noinput && python manage.py seed_demo && exec daphne -b 0.0.0.0 -p 8000 --proxy-headers config.asgi:application"]
+CMD ["sh", "-c", "python manage.py migrate --noinput && python manage.py seed_demo && exec python manage.py serve -b 0.0.0.0 -p 8000"]

@@ -53,10 +53,8 @@ def owner_from_request(request) -> Owner:
 
 
 def client_ip(scope) -> str | None:
-    """The client's address from an ASGI scope (the proxy's, unless the server resolved it).
-
-    Behind a proxy, run daphne with --proxy-headers so that the scope carries the real one.
-    """
+    """The client's address from an ASGI scope. Behind a trusted balancer
+    (CHAT_TRUSTED_PROXIES), config/proxy.py has already put the real one there."""
     client = scope.get("client") if scope else None
     return client[0] if client else None
 

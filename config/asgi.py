@@ -11,10 +11,11 @@ django_http = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from chat.live.routing import websocket_urlpatterns  # noqa: E402
+from config.origin import SameOriginValidator  # noqa: E402
+from config.proxy import TrustedProxies  # noqa: E402
 
 
 def _warm_up_knowledge() -> None:
@@ -22,11 +23,14 @@ def _warm_up_knowledge() -> None:
     them (3 to 10 s), in the background so the server starts listening at once."""
     import threading
 
+    from knowledge import routing
     from knowledge.search import warm_up
 
     def run() -> None:
         try:
             warm_up()
+            if settings.CHAT_INTENT_ROUTER:
+                routing.warm_up()
         except Exception:  # noqa: BLE001 - search loads lazily on the first question instead
             import structlog
 
@@ -38,11 +42,13 @@ def _warm_up_knowledge() -> None:
 if settings.KNOWLEDGE_WARM_UP and "knowledge" in settings.INSTALLED_APPS:
     _warm_up_knowledge()
 
-application = ProtocolTypeRouter(
-    {
-        "http": django_http,  # static files: ServeStatic's middleware (settings.SERVE_STATIC)
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
-        ),
-    }
+application = TrustedProxies(  # the client's address, from trusted proxies' headers only
+    ProtocolTypeRouter(
+        {
+            "http": django_http,  # static files: ServeStatic's middleware (settings.SERVE_STATIC)
+            "websocket": SameOriginValidator(
+                AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+            ),
+        }
+    )
 )

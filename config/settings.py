@@ -17,6 +17,9 @@ if not SECRET_KEY:
     SECRET_KEY = "django-insecure-development-only-key"  # noqa: S105 - DEBUG only
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+# Networks (CIDRs) of the load balancers in front of daphne: only their X-Forwarded-For and
+# X-Forwarded-Proto headers are believed (config/proxy.py). Empty: nobody's are.
+CHAT_TRUSTED_PROXIES = env.list("CHAT_TRUSTED_PROXIES", default=[])
 CSRF_FAILURE_VIEW = "chat.views.csrf_failure"
 
 INSTALLED_APPS = [
@@ -257,6 +260,13 @@ REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=0.5)
 CHAT_STREAM_RETENTION = env.int("CHAT_STREAM_RETENTION", default=600)
 # Largest WebSocket frame / SSE body accepted (bytes); images are data URLs inside it.
 CHAT_MAX_FRAME_BYTES = env.int("CHAT_MAX_FRAME_BYTES", default=8 * 1024 * 1024)
+# daphne's timeouts (`manage.py serve`): the WebSocket handshake, keepalive pings (a socket that
+# does not answer one within the timeout is closed) and how long a request may wait for its
+# response to start. Header and idle timeouts belong to the balancer in front (deploy/).
+SERVE_HANDSHAKE_TIMEOUT = env.int("SERVE_HANDSHAKE_TIMEOUT", default=5)
+SERVE_PING_INTERVAL = env.int("SERVE_PING_INTERVAL", default=20)
+SERVE_PING_TIMEOUT = env.int("SERVE_PING_TIMEOUT", default=30)
+SERVE_HTTP_TIMEOUT = env.int("SERVE_HTTP_TIMEOUT", default=60)
 # Django's own cap on a request body must let an SSE body with an image through.
 DATA_UPLOAD_MAX_MEMORY_SIZE = CHAT_MAX_FRAME_BYTES + 64 * 1024
 # The assistant's persona and scope (the system prompt), and the prompt's token budgets.

@@ -70,8 +70,7 @@ def main() -> int:
 
     say("site_starting", url=f"http://{args.host}:{args.port}/")
     site = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "daphne", "-b", args.host, "-p", str(args.port),
-         "config.asgi:application"],
+        [sys.executable, "manage.py", "serve", "-b", args.host, "-p", str(args.port)],
         cwd=ROOT,
     )  # fmt: skip
 

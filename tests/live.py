@@ -109,16 +109,7 @@ class LiveServer:
             log.write(f"--- starting daphne on port {self.port}\n".encode())
             log.flush()
             self.process = subprocess.Popen(  # noqa: S603
-                [
-                    sys.executable,
-                    "-m",
-                    "daphne",
-                    "-b",
-                    "127.0.0.1",
-                    "-p",
-                    str(self.port),
-                    "config.asgi:application",
-                ],
+                [sys.executable, "manage.py", "serve", "-b", "127.0.0.1", "-p", str(self.port)],
                 cwd=ROOT,
                 env=self.env,
                 stdout=log,

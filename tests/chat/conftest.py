@@ -91,7 +91,7 @@ async def connect():
     clients: list[Client] = []
 
     async def _connect(*, visitor_key="visitor-a", user=None, origin=ORIGIN, cookie=True):
-        headers = [(b"origin", origin)] if origin else []
+        headers = [(b"host", b"testserver")] + ([(b"origin", origin)] if origin else [])
         if cookie:
             key = await database_sync_to_async(_session_cookie)(visitor_key=visitor_key, user=user)
             headers.append((b"cookie", f"sessionid={key}".encode()))
