@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from statistics import median
 
 from django.core.cache import cache
+from django.db.models import Max
 
 from telemetry import selectors
 from telemetry.models import Lap, Result
@@ -21,6 +22,7 @@ from telemetry.models import Lap, Result
 VERSION_KEY = "telemetry:data-version"
 _lock = threading.Lock()
 _books: dict[str, tuple[str, RaceBook]] = {}
+_headlines: dict[str, tuple[str, list]] = {}
 
 
 @dataclass
@@ -90,6 +92,86 @@ class RaceBook:
     @property
     def label(self) -> str:
         return f"{self.name} {self.session.lower()}"
+
+
+@dataclass(frozen=True)
+class Headline:
+    """What every race question starts from: the race, its podium, fastest lap, pole and
+    retirements. Read with a few small queries, so it never waits for a RaceBook to build."""
+
+    key: str
+    label: str  # "2023 Bahrain Grand Prix race"
+    round_number: int
+    location: str
+    country: str
+    date: str
+    total_laps: int
+    podium: list[dict]  # {position, code, name, team, time_or_gap_s, status}
+    fastest: dict | None  # {code, name, seconds, lap}
+    pole: dict | None  # {code, seconds}
+    retired: list[dict]  # {code, status, laps}
+
+
+def headlines_get() -> list[Headline]:
+    """The headline of every loaded race, newest first (cached per data version)."""
+    version = data_version()
+    cached = _headlines.get("all")
+    if cached and cached[0] == version:
+        return cached[1]
+    headlines = [_headline(selectors.race_get(key=e.key)) for e in selectors.event_list()]
+    _headlines["all"] = (version, headlines)
+    return headlines
+
+
+def _headline(race: selectors.RaceRef) -> Headline:
+    session, event = race.session, race.event
+    results = list(
+        Result.objects.filter(session=session).select_related("driver", "team").order_by("position")
+    )
+    fastest = selectors.fastest_lap(session=session)
+    pole = next((q for q in selectors.qualifying(event=event) if q["position"] == 1), None)
+    retired = [r for r in results if r.classified == "R"]
+    laps_done = dict(
+        Lap.objects.filter(session=session, driver__in=[r.driver for r in retired])
+        .values("driver__code")
+        .annotate(last=Max("number"))
+        .values_list("driver__code", "last")
+    )
+    return Headline(
+        key=event.key,
+        label=f"{event.season} {event.name} {session.name.lower()}",
+        round_number=event.round_number,
+        location=event.location,
+        country=event.country,
+        date=f"{event.date.day} {event.date:%B %Y}",
+        total_laps=selectors.lap_count(session=session),
+        podium=[
+            {
+                "position": r.position,
+                "code": r.driver.code,
+                "name": r.driver.full_name,
+                "team": r.team.name,
+                "time_or_gap_s": r.time_or_gap_s,
+                "status": r.status,
+            }
+            for r in results[:3]
+        ],  # fmt: skip
+        fastest={
+            "code": fastest.driver.code,
+            "name": fastest.driver.full_name,
+            "seconds": fastest.lap_time_s,
+            "lap": fastest.number,
+        }
+        if fastest
+        else None,  # fmt: skip
+        pole={"code": pole["code"], "seconds": pole["q3_s"] or pole["q2_s"] or pole["q1_s"]}
+        if pole
+        else None,
+        retired=[
+            {"code": r.driver.code, "status": r.status, "laps": laps_done.get(r.driver.code, 0)}
+            for r in retired
+        ],
+    )
 
 
 def data_version() -> str:

@@ -25,7 +25,7 @@ from chat.reply.universes import (
 )
 from telemetry import formatting as fmt
 from telemetry import selectors
-from telemetry.book import DriverFacts, RaceBook, book_get
+from telemetry.book import DriverFacts, Headline, RaceBook, book_get, headlines_get
 from telemetry.exceptions import UnknownRace
 from telemetry.question import Query, fold, query_parse
 
@@ -111,46 +111,53 @@ def race_summary(request: ContextRequest | None = None) -> ContextPart:
     """What is loaded and the race's headline facts (the same for every question)."""
     return ContextPart(
         source="telemetry.summary",
-        title="Race data loaded",
-        text=summary_text(_books()),
+        title="Formula 1 data",
+        text=summary_text(headlines_get()),
         priority=SUMMARY_PRIORITY,
     )
 
 
-def summary_text(books: list[RaceBook]) -> str:
-    if not books:
+def summary_text(headlines: list[Headline]) -> str:
+    if not headlines:
         return (
             "No Formula 1 race data is loaded on this site, so there are no race facts. Say so "
             "plainly and do not answer race questions from memory."
         )
-    latest = books[0]
-    loaded = ", ".join(b.label for b in books)
+    latest = headlines[0]
+    loaded = ", ".join(h.label for h in headlines)
     lines = [
-        f"Race data loaded: {loaded}. Nothing else is loaded (no other race, season, practice "
+        f"Loaded: {loaded}. Nothing else is loaded (no other race, season, practice "
         "or live session). Times are m:ss.sss, gaps are to the winner.",
         f"{latest.label}: round {latest.round_number}, {latest.location}, {latest.country}, "
         f"{latest.date}, {latest.total_laps} laps.",
-        "Podium: " + " | ".join(_result_cell(d) for d in list(latest.drivers.values())[:3]),
+        "Podium: " + " | ".join(_podium_cell(row) for row in latest.podium),
     ]
-    if latest.fastest_laps:
-        lap = latest.fastest_laps[0]
+    if latest.fastest:
+        f = latest.fastest
         lines.append(
-            f"Fastest lap: {_who(latest, lap.driver.code)} {fmt.lap_time(lap.lap_time_s)} "
-            f"on lap {lap.number}."
+            f"Fastest lap: {f['code']} {f['name']} {fmt.lap_time(f['seconds'])} on lap {f['lap']}."
         )
-    pole = next(
-        (d for d in latest.drivers.values() if d.qualifying and d.qualifying["position"] == 1), None
-    )
-    if pole:
-        lines.append(f"Pole: {pole.code} {fmt.lap_time(pole.qualifying['q3_s'])} in Q3.")
-    retired = [d for d in latest.drivers.values() if d.classified == "R"]
-    if retired:
+    if latest.pole:
+        lines.append(f"Pole: {latest.pole['code']} {fmt.lap_time(latest.pole['seconds'])}.")
+    if latest.retired:
         lines.append(
             "Retired: "
-            + ", ".join(f"{d.code} ({d.status}, after {d.laps_done} laps)" for d in retired)
+            + ", ".join(
+                f"{r['code']} ({r['status']}, after {r['laps']} laps)" for r in latest.retired
+            )
             + "."
         )
     return "\n".join(lines)
+
+
+def _podium_cell(row: dict) -> str:
+    if row["position"] == 1:
+        time = fmt.race_time(row["time_or_gap_s"])
+    elif row["time_or_gap_s"] is not None:
+        time = fmt.gap(row["time_or_gap_s"])
+    else:
+        time = row["status"]
+    return f"P{row['position']} {row['code']} {row['name']} ({row['team']}) {time}"
 
 
 def _books() -> list[RaceBook]:
@@ -161,10 +168,6 @@ def _books() -> list[RaceBook]:
         except UnknownRace:
             continue
     return books
-
-
-def _who(book: RaceBook, code: str) -> str:
-    return f"{code} {book.drivers[code].name}"
 
 
 def _result_cell(d: DriverFacts) -> str:
@@ -190,7 +193,7 @@ def race_facts(request: ContextRequest) -> ContextPart:
     query = query_parse(request.question, book, seasons=seasons)
     query.unloaded = [u for u in query.unloaded if not _names_loaded(u, books)]
     chart = _chart_merge(request.context, book, query)
-    budget = TOKEN_BUDGET - estimate_tokens(summary_text(books)) - 8
+    budget = TOKEN_BUDGET - estimate_tokens(summary_text(headlines_get())) - 8
     lines = facts_lines(book, query, chart=chart, books=books)
     return ContextPart(
         source=SOURCE,
