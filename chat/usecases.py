@@ -231,7 +231,7 @@ async def _check_limits(visit: Visit, *, text: str) -> None:
             retry_after=decision.retry_after,
         )
     quota = await quotas.quota_check(
-        owner=visit.owner, tz=visit.tz, estimated_input_tokens=estimate_tokens(text)
+        owner=visit.owner, tz=visit.tz, estimated_input_tokens=estimate_tokens(text), ip=visit.ip
     )
     if not quota.allowed:
         hours = quota.retry_after / 3600
@@ -306,5 +306,6 @@ def _request(
         page=visit.page,
         tz=visit.tz,
         language=visit.language,
+        ip=visit.ip,
         regenerate=regenerate,
     )

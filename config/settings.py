@@ -345,6 +345,11 @@ CHAT_QUOTA_USER_MESSAGES = env.int("CHAT_QUOTA_USER_MESSAGES", default=100)
 CHAT_QUOTA_ANON_INPUT_TOKENS = env.int("CHAT_QUOTA_ANON_INPUT_TOKENS", default=60_000)
 CHAT_QUOTA_ANON_OUTPUT_TOKENS = env.int("CHAT_QUOTA_ANON_OUTPUT_TOKENS", default=15_000)
 CHAT_QUOTA_ANON_MESSAGES = env.int("CHAT_QUOTA_ANON_MESSAGES", default=20)
+# ... and of all anonymous visitors of one IP network together (an IPv4 address, an IPv6 /64),
+# so that a new cookie, or none, does not buy a new day: looser, for offices behind one NAT.
+CHAT_QUOTA_ANON_IP_MESSAGES = env.int("CHAT_QUOTA_ANON_IP_MESSAGES", default=60)
+CHAT_QUOTA_ANON_IP_INPUT_TOKENS = env.int("CHAT_QUOTA_ANON_IP_INPUT_TOKENS", default=180_000)
+CHAT_QUOTA_ANON_IP_OUTPUT_TOKENS = env.int("CHAT_QUOTA_ANON_IP_OUTPUT_TOKENS", default=45_000)
 # Seconds a first-turn answer stays in the response cache; 0 turns the cache off.
 CHAT_CACHE_TTL = env.int("CHAT_CACHE_TTL", default=3600)
 # Consecutive provider failures that open its circuit, and seconds before one probe is let through.

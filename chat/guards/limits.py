@@ -77,7 +77,7 @@ def rate_for_key(key: str) -> Rate | None:
     return parse_rate(settings.CHAT_RATE_LIMIT)
 
 
-def _ip_key(ip: str) -> str:
+def ip_network_key(ip: str) -> str:
     """An IPv4 address as is; an IPv6 address by its /64 (one host often owns the whole /64)."""
     try:
         address = ipaddress.ip_address(ip.strip())
@@ -100,7 +100,7 @@ def rate_limit_keys(*, owner: Owner, ip: str | None) -> list[str]:
         return [f"user:{owner.user_id}"]
     keys = [f"visitor:{owner.visitor_key}"]
     if ip:
-        keys.append(f"ip:{_ip_key(ip)}")
+        keys.append(f"ip:{ip_network_key(ip)}")
     return keys
 
 

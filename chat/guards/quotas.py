@@ -29,6 +29,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from chat.db import db_async
+from chat.guards.limits import ip_network_key
 from chat.identity import Owner
 from chat.models import DailyUsage
 
@@ -79,7 +80,22 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+IP_PREFIX = "ip:"
+
+
+def ip_owner(ip: str | None) -> Owner | None:
+    """The pseudo-owner that counts every anonymous visitor of one IP network (an IPv4 address,
+    an IPv6 /64): a new cookie, or none, does not buy a new daily budget."""
+    return Owner(user_id=None, visitor_key=IP_PREFIX + ip_network_key(ip)) if ip else None
+
+
 def quota_for(owner: Owner) -> Quota:
+    if owner.visitor_key.startswith(IP_PREFIX) and not owner.is_authenticated:
+        return Quota(
+            messages=settings.CHAT_QUOTA_ANON_IP_MESSAGES,
+            input_tokens=settings.CHAT_QUOTA_ANON_IP_INPUT_TOKENS,
+            output_tokens=settings.CHAT_QUOTA_ANON_IP_OUTPUT_TOKENS,
+        )
     if owner.is_authenticated:
         return Quota(
             messages=settings.CHAT_QUOTA_USER_MESSAGES,
@@ -183,34 +199,50 @@ adaily_usage_get = db_async(daily_usage_get)
 adaily_usage_add = db_async(daily_usage_add)
 
 
+def _charged(owner: Owner, ip: str | None) -> list[Owner]:
+    """Whom a message counts against: the owner and, for an anonymous visitor, its IP network."""
+    network = None if owner.is_authenticated else ip_owner(ip)
+    return [owner, network] if network is not None else [owner]
+
+
 async def quota_check(
-    *, owner: Owner, tz: str | None, estimated_input_tokens: int
+    *, owner: Owner, tz: str | None, estimated_input_tokens: int, ip: str | None = None
 ) -> QuotaDecision:
-    """Whether `owner` may send one more message of about `estimated_input_tokens` today."""
+    """Whether `owner` (and, anonymous, its IP network) may send one more message of about
+    `estimated_input_tokens` today."""
     now = _now()
     day = local_day(now=now, tz=tz)
-    used = await adaily_usage_get(owner=owner, day=day.date)
-    reason = _refusal(
-        quota=quota_for(owner), used=used, estimated_input_tokens=estimated_input_tokens
-    )
-    if not reason:
-        return QuotaDecision(allowed=True)
-    log.info("quota_exceeded", owner=owner.label, reason=reason, day=day.date.isoformat())
-    return QuotaDecision(allowed=False, retry_after=day.seconds_left(now), reason=reason)
+    for counted in _charged(owner, ip):
+        used = await adaily_usage_get(owner=counted, day=day.date)
+        reason = _refusal(
+            quota=quota_for(counted), used=used, estimated_input_tokens=estimated_input_tokens
+        )
+        if reason:
+            log.info("quota_exceeded", owner=counted.label, reason=reason, day=day.date.isoformat())
+            return QuotaDecision(allowed=False, retry_after=day.seconds_left(now), reason=reason)
+    return QuotaDecision(allowed=True)
 
 
 async def quota_charge(
-    *, owner: Owner, tz: str | None, input_tokens: int, output_tokens: int, messages: int = 1
+    *,
+    owner: Owner,
+    tz: str | None,
+    input_tokens: int,
+    output_tokens: int,
+    messages: int = 1,
+    ip: str | None = None,
 ) -> None:
-    """Charge what one reply used (as the provider reported it) to `owner`'s local day."""
+    """Charge what one reply used (as the provider reported it) to `owner`'s local day, and to
+    its IP network's for an anonymous visitor."""
     day = local_day(now=_now(), tz=tz)
-    await adaily_usage_add(
-        owner=owner,
-        day=day.date,
-        messages=max(messages, 0),
-        input_tokens=max(input_tokens, 0),
-        output_tokens=max(output_tokens, 0),
-    )
+    for counted in _charged(owner, ip):
+        await adaily_usage_add(
+            owner=counted,
+            day=day.date,
+            messages=max(messages, 0),
+            input_tokens=max(input_tokens, 0),
+            output_tokens=max(output_tokens, 0),
+        )
 
 
 def _remaining(limit: int, used: int) -> int | None:

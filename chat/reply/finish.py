@@ -219,7 +219,11 @@ async def _charge(request, draft: Draft) -> None:
     tokens_in, tokens_out = (0, 0) if draft.cached else _tokens(draft)
     try:
         await quota_charge(
-            owner=request.owner, tz=request.tz, input_tokens=tokens_in, output_tokens=tokens_out
+            owner=request.owner,
+            ip=request.ip,
+            tz=request.tz,
+            input_tokens=tokens_in,
+            output_tokens=tokens_out,
         )
     except Exception:  # noqa: BLE001 - a failed charge must not lose the reply
         log.exception("quota_charge_failed")

@@ -52,6 +52,7 @@ class ReplyRequest:
     page: dict = field(default_factory=dict)
     tz: str | None = None
     language: str = ""
+    ip: str | None = None  # an anonymous visitor's usage also counts against its IP network
     regenerate: bool = False  # the visitor asked for a new answer: never replay a cached one
 
 

@@ -9,9 +9,9 @@ import pytest
 from django.db import close_old_connections, connection
 
 from chat.guards import quotas
+from chat.guards.quotas import quota_charge, quota_check, usage_snapshot
 from chat.identity import Owner
 from chat.models import DailyUsage
-from chat.guards.quotas import quota_charge, quota_check, usage_snapshot
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -196,3 +196,21 @@ def test_concurrent_charges_from_many_threads_all_add_up(visitor_owner):
     usage = quotas.daily_usage_get(owner=visitor_owner, day=day)
     assert (usage.messages, usage.input_tokens, usage.output_tokens) == (40, 400, 80)
     assert DailyUsage.objects.count() == 1
+
+
+async def test_new_cookies_from_one_network_share_the_ip_networks_daily_quota(settings):
+    settings.CHAT_QUOTA_ANON_MESSAGES = 5
+    settings.CHAT_QUOTA_ANON_IP_MESSAGES = 3
+    for i in range(3):
+        visitor = Owner(user_id=None, visitor_key=f"fresh-cookie-{i}")
+        assert (await quota_check(owner=visitor, tz=None, estimated_input_tokens=1,
+                                  ip="2001:db8::1")).allowed
+        await quota_charge(owner=visitor, tz=None, input_tokens=1, output_tokens=1,
+                           ip=f"2001:db8::{i + 1}")  # the same /64
+    another = Owner(user_id=None, visitor_key="yet-another-cookie")
+    refused = await quota_check(owner=another, tz=None, estimated_input_tokens=1,
+                                ip="2001:db8::99")
+    assert not refused.allowed and refused.reason == "messages"
+    elsewhere = await quota_check(owner=another, tz=None, estimated_input_tokens=1,
+                                  ip="2001:db9::1")
+    assert elsewhere.allowed
