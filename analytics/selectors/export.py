@@ -2,9 +2,11 @@
 
 On PostgreSQL the database writes the CSV itself (`COPY (SELECT ...) TO STDOUT`), streamed in
 blocks of about 64 KB. Elsewhere rows come in chunks (`iterator(chunk_size=...)`) and are
-written by Python's csv module in batches. Both paths give the same text: timestamps in ISO 8601
-UTC, booleans `true`/`false`, and a cell that a spreadsheet would run as a formula (`=`, `+`,
-`-`, `@`...) starts with a quote.
+written by Python's csv module in batches. Both paths give the same text: timestamps as
+PostgreSQL writes them in UTC (`2026-11-24 10:00:00.5+00`: formatting them costs the database
+more than the rest of the row), booleans `true`/`false`, and in the columns that carry visitors'
+or the model's words a cell that a spreadsheet would run as a formula (`=`, `+`, `-`, `@`...)
+starts with a quote.
 Under ASGI the view hands Django an async iterator (`achunks`): given a sync iterator, Django
 would first read it whole into memory.
 """
@@ -27,9 +29,9 @@ CHUNK_SIZE = 5000
 BATCH_ROWS = 1000
 COPY_BLOCK = 64 * 1024
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%f+00:00"
-PG_TIMESTAMP_FORMAT = 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"'
 PG_FORMULA_STARTS = "'=', '+', '-', '@', E'\\t', E'\\r'"
+# Columns whose text comes from visitors or the model (a formula could hide there).
+FREE_TEXT = frozenset({"first_page", "rating_comment", "text", "visitor_key"})
 
 CONVERSATION_COLUMNS = (
     "session_id", "started_at", "last_at", "user_id", "visitor_key", "user_type", "universe",
@@ -106,9 +108,7 @@ def _pg_cell(column: str, field) -> str:
     kind = field.get_internal_type()
     if kind == "BooleanField":
         return f"CASE WHEN {name} THEN 'true' ELSE 'false' END"
-    if kind == "DateTimeField":
-        return f"to_char({name} AT TIME ZONE 'UTC', '{PG_TIMESTAMP_FORMAT}')"
-    if kind in ("TextField", "CharField"):
+    if column in FREE_TEXT:
         quoted = "''''"  # one quote, as an SQL literal
         return (f"CASE WHEN left({name}, 1) IN ({PG_FORMULA_STARTS}) "
                 f"THEN {quoted} || {name} ELSE {name} END")  # fmt: skip
@@ -121,7 +121,7 @@ def _copy_chunks(header: tuple[str, ...], query) -> Iterator[str]:
     fields = {f.attname: f for f in query.model._meta.concrete_fields}
     inner_sql, params = query.query.sql_with_params()
     connection.ensure_connection()
-    raw = connection.connection
+    raw = connection.connection  # Django sets its time zone to UTC (USE_TZ)
     inner = ClientCursor(raw).mogrify(inner_sql, params)
     aliases = ", ".join(f'"{c}"' for c in header)
     cells = ", ".join(f'{_pg_cell(c, fields[c])} AS "{c}"' for c in header)
@@ -146,13 +146,20 @@ class _Line:
         return value
 
 
-def _cell(value):
+def _timestamp(value: datetime) -> str:
+    """A timestamp as PostgreSQL writes a timestamptz in UTC."""
+    value = value.astimezone(UTC)
+    fraction = f".{value.microsecond:06d}".rstrip("0") if value.microsecond else ""
+    return f"{value:%Y-%m-%d %H:%M:%S}{fraction}+00"
+
+
+def _cell(value, free_text: bool):
     """One value as the PostgreSQL path writes it; never a formula for a spreadsheet."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, datetime):
-        return value.astimezone(UTC).strftime(TIMESTAMP_FORMAT)
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return _timestamp(value)
+    if free_text and isinstance(value, str) and value.startswith(FORMULA_STARTS):
         return "'" + value
     return value
 
@@ -160,10 +167,12 @@ def _cell(value):
 def csv_chunks(header: Iterable[str], rows: Iterable[tuple]) -> Iterator[str]:
     """CSV text in batches of BATCH_ROWS rows (the header first)."""
     writer = csv.writer(_Line())
+    header = list(header)
+    free = [name in FREE_TEXT for name in header]
     yield writer.writerow(header)
     batch: list[str] = []
     for row in rows:
-        batch.append(writer.writerow([_cell(value) for value in row]))
+        batch.append(writer.writerow([_cell(v, f) for v, f in zip(row, free, strict=True)]))
         if len(batch) >= BATCH_ROWS:
             yield "".join(batch)
             batch = []
