@@ -7,7 +7,8 @@ the model's own tokenizer (`tokenizers`, from tokenizer.json) truncated at the m
 `max_seq_length`, the BERT encoder's forward pass, mean pooling over the real tokens, unit length.
 
 It reads a sentence-transformers directory: config.json (a BERT encoder), model.safetensors
-(memory-mapped read-only, so the server processes of one machine share its pages),
+(memory-mapped read-only: the server processes of one machine share its pages, and each
+holds only the word-embedding rows its texts use),
 tokenizer.json, sentence_bert_config.json and 1_Pooling/config.json (mean pooling). Other
 architectures or poolings raise `EncoderError`, which turns dense search off with that reason.
 The forward pass is a handful of matrix products per layer: numpy's BLAS does the work.
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import mmap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,6 +75,7 @@ class SentenceEncoder:
             _layer(tensors, f"{prefix}encoder.layer.{i}.")
             for i in range(int(config["num_hidden_layers"]))
         ]
+        _release_pages(self.words)
 
     def _load_embeddings(self, tensors: dict[str, np.ndarray], prefix: str) -> None:
         self.words = tensors[f"{prefix}embeddings.word_embeddings.weight"]
@@ -143,7 +146,8 @@ def read_safetensors(path: Path) -> dict[str, np.ndarray]:
     shape and byte range, then the bytes.
     """
     dtypes = {"F32": np.float32, "F16": np.float16, "I64": np.int64}
-    data = np.memmap(path, dtype=np.uint8, mode="r")
+    with path.open("rb") as file:
+        data = np.frombuffer(mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ), dtype=np.uint8)
     size = int(data[:8].view("<u8")[0])
     header = json.loads(bytes(data[8 : 8 + size]))
     header.pop("__metadata__", None)
@@ -154,6 +158,19 @@ def read_safetensors(path: Path) -> dict[str, np.ndarray]:
         begin, end = (8 + size + offset for offset in meta["data_offsets"])
         tensors[name] = data[begin:end].view(dtypes[meta["dtype"]]).reshape(meta["shape"])
     return tensors
+
+
+def _release_pages(view: np.ndarray) -> None:
+    """Drop the file's pages from this process (they stay in the OS's page cache).
+
+    The layers were copied out, so reading them left half the file counted in this process's
+    memory; from now on only the word-embedding rows that texts use come back.
+    """
+    base = view
+    while isinstance(base, np.ndarray | memoryview):
+        base = base.obj if isinstance(base, memoryview) else base.base
+    if isinstance(base, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
+        base.madvise(mmap.MADV_DONTNEED)
 
 
 def _layer(tensors: dict[str, np.ndarray], prefix: str) -> _Layer:
