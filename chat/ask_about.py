@@ -29,7 +29,7 @@ from django.views.decorators.http import require_POST
 from chat import services
 from chat.exceptions import ChatError, InvalidInput, TooLarge
 from chat.http import chat_error_response, json_body
-from chat.identity import owner_from_request
+from chat.identity import asker_for, owner_from_request
 from chat.reply.universes import universe_get
 from chat.validation import MAX_CONTEXT_CHARS, parse_image
 
@@ -136,7 +136,8 @@ def ask_about(request):
         owner = owner_from_request(request)
         chart_type, context = _request_parse(request)
         primed = ask_about_prime(chart_type=chart_type, context=context)
-        universe = universe_get(primed.universe).key if primed.universe else ""
+        asker = asker_for(owner)
+        universe = universe_get(primed.universe, asker).key if primed.universe else ""
     except ChatError as exc:
         return chat_error_response(exc)
     session = services.session_create(

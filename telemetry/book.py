@@ -13,16 +13,20 @@ import uuid
 from dataclasses import dataclass, field
 from statistics import median
 
+import structlog
 from django.core.cache import cache
 from django.db.models import Max
 
 from telemetry import selectors
 from telemetry.models import Lap, Result
 
+log = structlog.get_logger(__name__)
+
 VERSION_KEY = "telemetry:data-version"
 _lock = threading.Lock()
 _books: dict[str, tuple[str, RaceBook]] = {}
 _headlines: dict[str, tuple[str, list]] = {}
+_last_version = ""
 
 
 @dataclass
@@ -175,16 +179,25 @@ def _headline(race: selectors.RaceRef) -> Headline:
 
 
 def data_version() -> str:
-    """The current data version (a token renewed by every import)."""
+    """The current data version (a token renewed by every import). With the cache (Redis)
+    down, the last version this process saw: its races stay in memory meanwhile, and an
+    import made by this process renews them (data_changed)."""
+    global _last_version
     try:
-        return cache.get_or_set(VERSION_KEY, uuid.uuid4().hex, None)
-    except Exception:  # noqa: BLE001 - no cache: rebuild rather than serve stale data
-        return uuid.uuid4().hex
+        _last_version = cache.get_or_set(VERSION_KEY, uuid.uuid4().hex, None)
+    except Exception:  # noqa: BLE001 - the cache is down: keep what this process has
+        _last_version = _last_version or uuid.uuid4().hex
+    return _last_version
 
 
 def data_changed() -> None:
     """Tell every process that race data changed (call after an import commits)."""
-    cache.set(VERSION_KEY, uuid.uuid4().hex, None)
+    global _last_version
+    _last_version = uuid.uuid4().hex
+    try:
+        cache.set(VERSION_KEY, _last_version, None)
+    except Exception:  # noqa: BLE001 - the cache is down: at least this process rebuilds
+        log.warning("race_version_unshared", reason="cache unavailable")
 
 
 def book_get(key: str) -> RaceBook:

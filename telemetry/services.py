@@ -36,7 +36,7 @@ QUALIFYING_SESSION = "Qualifying"
 @dataclass
 class ImportReport:
     event_key: str
-    counts: dict[str, int] = field(default_factory=dict)  # rows in the database after import
+    counts: dict[str, int] = field(default_factory=dict)  # rows imported, per file
     pruned: int = 0
     problems: list[RowProblem] = field(default_factory=list)
     seconds: float = 0.0

@@ -110,3 +110,21 @@ def test_every_part_fits_the_budget_even_for_a_question_naming_everyone(bahrain)
     request = ContextRequest(question=everyone, universe="race", asker=ASKER)
     total = len(race_facts(request).text) + len(race_summary(request).text)
     assert total / 4 <= TOKEN_BUDGET
+
+
+def test_the_race_is_read_once_rebuilt_after_an_import_and_kept_when_the_cache_is_down(
+    bahrain, monkeypatch
+):
+    from telemetry import book
+
+    first = book.book_get(EVENT_KEY)
+    assert book.book_get(EVENT_KEY) is first
+    book.data_changed()  # what an import does once it commits
+    second = book.book_get(EVENT_KEY)
+    assert second is not first
+
+    def down(*args, **kwargs):
+        raise ConnectionError("the cache is down")
+
+    monkeypatch.setattr(book.cache, "get_or_set", down)
+    assert book.book_get(EVENT_KEY) is second
