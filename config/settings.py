@@ -334,6 +334,13 @@ CHAT_IDLE_CLOSE_HOURS = env.float("CHAT_IDLE_CLOSE_HOURS", default=24.0)
 CHAT_RETENTION_DAYS = env.int("CHAT_RETENTION_DAYS", default=30)
 
 # --- Limits: rate limit, daily quotas, response cache, provider circuit breaker ------------------
+# What one WebSocket may cost (chat/guards/sockets.py): frames it may send (a burst, then a steady
+# rate a second) and bytes we send it per minute; past either it is told why and closed (1008).
+CHAT_SOCKET_FRAMES_PER_SECOND = env.float("CHAT_SOCKET_FRAMES_PER_SECOND", default=10.0)
+CHAT_SOCKET_FRAME_BURST = env.int("CHAT_SOCKET_FRAME_BURST", default=40)
+CHAT_SOCKET_SEND_BYTES_PER_MINUTE = env.int(
+    "CHAT_SOCKET_SEND_BYTES_PER_MINUTE", default=16 * 1024 * 1024
+)
 # Sliding-window rate limit per user / anonymous visitor: "N/second", "N/minute" or "N/hour";
 # empty turns it off. Anonymous traffic is also limited per IP address (NAT: keep it looser).
 CHAT_RATE_LIMIT = env.str("CHAT_RATE_LIMIT", default="10/minute")

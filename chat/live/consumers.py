@@ -20,6 +20,7 @@ from django.conf import settings
 
 from chat import events, usecases
 from chat.exceptions import ChatError, InvalidInput, TooLarge
+from chat.guards.sockets import POLICY_VIOLATION, FrameBudget, SendBudget
 from chat.identity import Owner, client_ip, visitor_key_for
 from chat.signals import request_refused, send_now, socket_changed
 from chat.validation import (
@@ -52,6 +53,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.session = None  # stored with the first question, not by `hello`
         self.greeted = False
         self.follower: asyncio.Task | None = None
+        self.frames = FrameBudget(
+            rate=settings.CHAT_SOCKET_FRAMES_PER_SECOND, burst=settings.CHAT_SOCKET_FRAME_BURST
+        )
+        self.sent = SendBudget(limit=settings.CHAT_SOCKET_SEND_BYTES_PER_MINUTE)
+        self.closing = False
         await self.accept()
         send_now(socket_changed, delta=1)
 
@@ -61,6 +67,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
             self.follower.cancel()
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.closing:
+            return
+        if not self.frames.take():
+            await self._close_for(
+                "Too many frames on this connection: it is closed. Reload the page to reconnect.",
+                code="rate_limited",
+            )
+            return
         try:
             frame = self._parse(text_data, bytes_data)
             handler = getattr(self, f"on_{frame['type']}", None)
@@ -169,7 +183,26 @@ class ChatConsumer(AsyncWebsocketConsumer):
             )
 
     async def send_json(self, content: dict) -> None:
-        await self.send(text_data=json.dumps(content))
+        if self.closing:
+            return
+        text = json.dumps(content)
+        if not self.sent.spend(len(text)):
+            await self._close_for(
+                "This connection fell too far behind reading what it asked "
+                "for: it is closed. Reload the page to reconnect.",
+                code="too_large",
+            )
+            return
+        await self.send(text_data=text)
+
+    async def _close_for(self, message: str, *, code: str) -> None:
+        """Tell the client why (a last error event), then close with 1008 (policy)."""
+        self.closing = True
+        self._unfollow()
+        send_now(request_refused, code=code)
+        log.warning("socket_closed_for_abuse", reason=code)
+        await self.send(text_data=json.dumps(events.error(code=code, message=message)))
+        await self.close(code=POLICY_VIOLATION)
 
 
 def _owner_from_scope(scope) -> Owner:
