@@ -135,14 +135,14 @@ async def test_the_client_yields_each_line_as_it_arrives(ollama):
     import time
 
     lines = pull_lines("tiny", layers=[1000], steps=4)
-    ollama.script_pull("tiny", PullScript(lines=lines, delay=0.1))
+    ollama.script_pull("tiny", PullScript(lines=lines, delay=0.3))
     received = []
     async for item in OllamaClient(base_url=ollama.url).pull(model="tiny"):
         received.append((time.monotonic(), item))
     assert [item for _, item in received] == lines
     sent = [when for when, _ in ollama.pull_sent]
     lags = [got - left for (got, _), left in zip(received, sent, strict=True)]
-    assert max(lags) < 0.09, lags  # each line arrives before the next one is even sent
+    assert max(lags) < 0.25, lags  # each line arrives before the next one is even sent
 
 
 async def test_client_raises_ollamas_error_for_a_failed_pull(ollama):
