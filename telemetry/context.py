@@ -48,39 +48,62 @@ CHART_KINDS = {
     "sectors": {"sectors", "comparison"},
 }
 
-EXAMPLES = (
-    "Who won the Bahrain Grand Prix?",
-    "Who set the fastest lap of the race?",
-    "How many pit stops did Alonso make?",
-    "Why was Verstappen faster than Pérez in sector 2?",
-    "What tyres did Hamilton start on?",
-    "Compare Sainz and Alonso's fastest laps",
-    "What was Leclerc's lap time on lap 20?",
-    "Which driver had the highest top speed?",
-    "When did Red Bull pit their drivers?",
-    "What was the track temperature during the race?",
-    "Who finished on the podium?",
-    "How did Alonso get past Hamilton?",
-    "What was Verstappen's strategy?",
-    "Which compound was fastest in the race?",
-    "Why did Charles Leclerc retire?",
-    "Was there a safety car in the race?",
-    "How much slower was Pérez than Verstappen on average?",
-    "Who was fastest in the first sector?",
-    "Explain this speed trace",
-    "Where on the lap does Verstappen gain time on Perez?",
-    "How long was Norris's pit stop?",
-    "What was the gap between first and second at the finish?",
-    "Who started from pole position?",
-    "How many points did Aston Martin score?",
-    "Did Zhou use DRS on his fastest lap?",
-    "Which drivers used the medium tyre?",
-    "How consistent were Ferrari's lap times?",
-    "What is the delta time between the two drivers?",
-    "How many laps did Piastri complete?",
-    "Who gained the most positions from the grid?",
-    "F1 race pace and tyre degradation on hard tyres",
-    "What was the braking point at turn 1 for Sainz?",
+# Labelled questions the intent router learns the race universe by (`intent: question`), by
+# the query types the facts source answers.
+EXAMPLES = tuple(
+    f"{intent}: {question}"
+    for intent, questions in {
+        "race_general": (
+            "Who won the Bahrain Grand Prix?",
+            "Who finished on the podium?",
+            "How many points did Aston Martin score?",
+            "Who gained the most positions from the grid?",
+            "Why did Charles Leclerc retire?",
+        ),
+        "lap_times": (
+            "Who set the fastest lap of the race?",
+            "What was Leclerc's lap time on lap 20?",
+            "How consistent were Ferrari's lap times?",
+            "How much slower was Pérez than Verstappen on average?",
+        ),
+        "sectors": (
+            "Who was fastest in the first sector?",
+            "Why was Verstappen faster than Pérez in sector 2?",
+            "Compare the sector times of Hamilton and Russell",
+        ),
+        "comparison": (
+            "Compare Sainz and Alonso's fastest laps",
+            "Where on the lap does Verstappen gain time on Perez?",
+            "What is the delta time between the two drivers?",
+            "How did Alonso get past Hamilton?",
+        ),
+        "strategy": (
+            "How many pit stops did Alonso make?",
+            "What tyres did Hamilton start on?",
+            "What was Verstappen's strategy?",
+            "Which drivers used the medium tyre?",
+            "When did Red Bull pit their drivers?",
+            "How long was Norris's pit stop?",
+        ),
+        "current_session": (
+            "What is happening in the race right now?",
+            "Which session is this data from?",
+            "Was there a safety car in the race?",
+        ),
+        "technical": (
+            "Which driver had the highest top speed?",
+            "Did Zhou use DRS on his fastest lap?",
+            "Explain this speed trace",
+            "Where does Sainz brake for turn 1?",
+            "What was the track temperature during the race?",
+        ),
+        "historical": (
+            "Has Verstappen won in Bahrain before?",
+            "Who won the Formula 1 championship last year?",
+            "How does this race compare with the 2022 Bahrain Grand Prix?",
+        ),
+    }.items()
+    for question in questions
 )
 
 
