@@ -88,7 +88,7 @@ async def _run(request: ReplyRequest, stream: streams.ReplyStream) -> None:
     structlog.contextvars.bind_contextvars(session_id=request.session_id, reply=request.reply_id)
     send_now(reply_in_flight, delta=1)
     try:
-        config = assistant_config()
+        config = await run_off_loop(assistant_config)  # the operator's overlay may read Redis
         material = await selectors.areply_material(
             question_id=request.question_id, owner=request.owner
         )
@@ -100,8 +100,7 @@ async def _run(request: ReplyRequest, stream: streams.ReplyStream) -> None:
         reply_input = await context_gather(
             material=material, page=request.page, language=request.language, choice=choice
         )
-        builder = PromptBuilder(config, count=counter_for(choice.model))
-        prompt = await run_off_loop(builder.build, reply_input)
+        prompt = await run_off_loop(_build_prompt, config, choice, reply_input)
         draft.cache_key = (
             _cache_key(request, reply_input, prompt, choice) if (reply_input.kb_version) else ""
         )
@@ -153,6 +152,11 @@ async def _answer(
                 draft.usage = said.usage
     except GenerationFailed as exc:
         draft.fail("provider_unavailable", exc.message, partial=exc.partial)
+
+
+def _build_prompt(config, choice: ModelChoice, reply_input: ReplyInput) -> Prompt:
+    """Count with the model's tokenizer (loaded on first use) and build: CPU work, off the loop."""
+    return PromptBuilder(config, count=counter_for(choice.model)).build(reply_input)
 
 
 def _answer_from_cache(hit: CachedReply, stream, draft: Draft) -> None:
