@@ -128,3 +128,26 @@ def test_the_race_is_read_once_rebuilt_after_an_import_and_kept_when_the_cache_i
 
     monkeypatch.setattr(book.cache, "get_or_set", down)
     assert book.book_get(EVENT_KEY) is second
+
+
+def test_with_two_races_loaded_the_question_or_the_chart_picks_one(bahrain, race_copy):
+    from telemetry.services import race_import
+
+    event = (race_copy / "event.csv").read_text()
+    event = event.replace("2023-", "2024-").replace("Bahrain Grand Prix", "Sakhir Test Race")
+    (race_copy / "event.csv").write_text(event)
+    race_import(path=race_copy)
+
+    def title(question, context=None):
+        request = ContextRequest(
+            question=question, universe="race", asker=ASKER, context=context or {}
+        )
+        return race_facts(request).title
+
+    assert title("Who won?") == "Facts: 2024 Sakhir Test Race race"  # the latest
+    assert title("Who won the 2023 Bahrain Grand Prix?") == "Facts: 2023 Bahrain Grand Prix race"
+    chart = {"chart_type": "delta", "race": EVENT_KEY, "drivers": ["VER", "PER"]}
+    assert title("Explain this chart", chart) == "Facts: 2023 Bahrain Grand Prix race"
+    summary = race_summary(ContextRequest(question="x", universe="race", asker=ASKER)).text
+    assert "2024 Sakhir Test Race race, 2023 Bahrain Grand Prix race" in summary
+    assert "NOT LOADED" not in facts("How did Verstappen do in 2024?")

@@ -117,3 +117,16 @@ def test_staff_browse_the_imported_race_read_only_and_visitors_cannot(client, ba
     assert client.get("/admin/telemetry/lap/add/").status_code == 403
     client.logout()
     assert client.get("/admin/telemetry/lap/").status_code == 302  # to the login page
+
+
+def test_a_second_race_gets_its_own_pages(client, bahrain, race_copy):
+    from telemetry.services import race_import
+
+    event = (race_copy / "event.csv").read_text()
+    event = event.replace("2023-", "2024-").replace("Bahrain Grand Prix", "Sakhir Test Race")
+    (race_copy / "event.csv").write_text(event)
+    race_import(path=race_copy)
+    listing = client.get("/f1/").content.decode()
+    assert listing.index("2024 Sakhir Test Race") < listing.index("2023 Bahrain Grand Prix")
+    data = page_data(client.get("/f1/2024-sakhir-test-race/compare/"))
+    assert data["charts"]["delta"]["context"]["race"] == "2024-sakhir-test-race"
