@@ -75,6 +75,13 @@ LIMIT_SETTINGS = {
 }
 
 
+def limit(name: str) -> Any:
+    """One rate limit or quota in force (`rate_limit`, `quota_anon_messages`...): the operator's
+    value when set, else the environment's. In-process after the first call of each second."""
+    value = assistant_config().limits.get(name)
+    return value if value is not None else getattr(settings, LIMIT_SETTINGS[name])
+
+
 def assistant_config() -> AssistantConfig:
     """The effective configuration now (cheap: call it once per reply, not per token)."""
     overlay = _overlay()

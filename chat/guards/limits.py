@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import structlog
-from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from redis.exceptions import NoScriptError, RedisError
 
+from chat.config import limit
 from chat.identity import Owner
 from chat.redis_pool import get_redis, redis_failed
 
@@ -71,10 +71,11 @@ def parse_rate(value: str) -> Rate | None:
 
 
 def rate_for_key(key: str) -> Rate | None:
-    """The rate that applies to a key: CHAT_RATE_LIMIT_IP for IPs, CHAT_RATE_LIMIT otherwise."""
+    """The rate that applies to a key: the IP rate for IPs, the visitor's otherwise (the
+    operator's values in the admin, else CHAT_RATE_LIMIT_IP and CHAT_RATE_LIMIT)."""
     if key.startswith("ip:"):
-        return parse_rate(settings.CHAT_RATE_LIMIT_IP)
-    return parse_rate(settings.CHAT_RATE_LIMIT)
+        return parse_rate(limit("rate_limit_ip"))
+    return parse_rate(limit("rate_limit"))
 
 
 def ip_network_key(ip: str) -> str:

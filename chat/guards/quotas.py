@@ -28,6 +28,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from chat.config import limit
 from chat.db import db_async
 from chat.guards.limits import ip_network_key
 from chat.identity import Owner
@@ -96,16 +97,11 @@ def quota_for(owner: Owner) -> Quota:
             input_tokens=settings.CHAT_QUOTA_ANON_IP_INPUT_TOKENS,
             output_tokens=settings.CHAT_QUOTA_ANON_IP_OUTPUT_TOKENS,
         )
-    if owner.is_authenticated:
-        return Quota(
-            messages=settings.CHAT_QUOTA_USER_MESSAGES,
-            input_tokens=settings.CHAT_QUOTA_USER_INPUT_TOKENS,
-            output_tokens=settings.CHAT_QUOTA_USER_OUTPUT_TOKENS,
-        )
+    kind = "user" if owner.is_authenticated else "anon"  # the operator's values, else env's
     return Quota(
-        messages=settings.CHAT_QUOTA_ANON_MESSAGES,
-        input_tokens=settings.CHAT_QUOTA_ANON_INPUT_TOKENS,
-        output_tokens=settings.CHAT_QUOTA_ANON_OUTPUT_TOKENS,
+        messages=int(limit(f"quota_{kind}_messages")),
+        input_tokens=int(limit(f"quota_{kind}_input_tokens")),
+        output_tokens=int(limit(f"quota_{kind}_output_tokens")),
     )
 
 

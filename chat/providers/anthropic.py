@@ -68,7 +68,12 @@ class AnthropicProvider(Provider):
     def from_settings(cls, *, api_key: str = "", base_url: str = "") -> AnthropicProvider:
         """Build from settings; the operator's key or base URL (if given) win."""
         return cls(
-            api_key=api_key or settings.ANTHROPIC_API_KEY,
+            # The environment's key goes only to the environment's server, never to another
+            # base URL the operator typed in the admin.
+            api_key=api_key
+            or (
+                settings.ANTHROPIC_API_KEY if base_url in ("", settings.ANTHROPIC_BASE_URL) else ""
+            ),
             base_url=base_url or settings.ANTHROPIC_BASE_URL or None,
             timeouts=Timeouts(**settings.CHAT_TIMEOUTS),
             max_retries=settings.CHAT_MAX_RETRIES,

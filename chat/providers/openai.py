@@ -59,7 +59,10 @@ class OpenAIProvider(Provider):
     def from_settings(cls, *, api_key: str = "", base_url: str = "") -> OpenAIProvider:
         """Build from settings; the operator's key or base URL (if given) win."""
         return cls(
-            api_key=api_key or settings.OPENAI_API_KEY,
+            # The environment's key goes only to the environment's server, never to another
+            # base URL the operator typed in the admin.
+            api_key=api_key
+            or (settings.OPENAI_API_KEY if base_url in ("", settings.OPENAI_BASE_URL) else ""),
             base_url=base_url or settings.OPENAI_BASE_URL,
             timeouts=Timeouts(**settings.CHAT_TIMEOUTS),
             max_retries=settings.CHAT_MAX_RETRIES,
@@ -98,7 +101,7 @@ class OpenAIProvider(Provider):
             "model": model,
             "messages": [_message_param(m) for m in messages],
             "stream": True,
-            **_option_params(options),
+            **_option_params(options, hosted=self.vendor.label == "OpenAI"),
         }
         try:
             if self.send_stream_options:
@@ -200,14 +203,15 @@ def _message_param(message: PromptMessage) -> dict[str, Any]:
     return {"role": message.role, "content": parts}
 
 
-def _option_params(options: GenerationOptions) -> dict[str, Any]:
+def _option_params(options: GenerationOptions, *, hosted: bool = False) -> dict[str, Any]:
     params: dict[str, Any] = {
         name: getattr(options, name) for name in _SAMPLING if getattr(options, name) is not None
     }
     if options.stop:
         params["stop"] = list(options.stop)
-    if options.extra:
-        # top_k, repeat_penalty, min_p...: not in the OpenAI schema, understood by local servers.
+    if options.extra and not hosted:
+        # top_k, repeat_penalty, min_p...: not in the OpenAI schema, understood by local servers;
+        # OpenAI itself refuses a request that carries them (400), so they are not sent there.
         params["extra_body"] = dict(options.extra)
     return params
 

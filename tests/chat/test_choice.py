@@ -62,3 +62,24 @@ def test_the_fingerprint_changes_with_the_options(settings):
     settings.CHAT_GENERATION = {**settings.CHAT_GENERATION, "temperature": 0.99}
 
     assert choice_resolve(config=env_config()).fingerprint() != first.fingerprint()
+
+
+def test_the_environments_key_never_goes_to_another_server(settings):
+    from chat.providers.openai import OpenAIProvider
+
+    settings.OPENAI_API_KEY = "sk-env-secret"
+    settings.OPENAI_BASE_URL = "https://api.openai.com/v1"
+    mine = OpenAIProvider.from_settings()
+    elsewhere = OpenAIProvider.from_settings(base_url="http://10.0.0.9:11434/v1")
+    with_its_own = OpenAIProvider.from_settings(base_url="http://x/v1", api_key="sk-op")
+    assert mine.client.api_key == "sk-env-secret"
+    assert elsewhere.client.api_key != "sk-env-secret"
+    assert with_its_own.client.api_key == "sk-op"
+
+
+def test_local_server_options_are_not_sent_to_hosted_openai():
+    from chat.providers.openai import _option_params
+
+    options = GenerationOptions(temperature=0.2, extra={"top_k": 40})
+    assert _option_params(options)["extra_body"] == {"top_k": 40}
+    assert "extra_body" not in _option_params(options, hosted=True)
