@@ -53,6 +53,7 @@ class ReplyResult:
     invented: list[str] = field(default_factory=list)  # links, addresses, numbers nothing vouches
     ttft_ms: float | None = None
     total_ms: float = 0.0
+    right_source: bool | None = None  # the first passage is one of the question's gold answers
 
 
 def reply_grounded(result: ReplyResult) -> bool:
@@ -80,11 +81,23 @@ def summarise(results: list[ReplyResult]) -> dict:
         "supported_sentence_share": round(
             sum(r.supported for r in results) / scored if scored else 1.0, 3
         ),
+        "right_source_share": _share([r.right_source for r in results]),
+        "offline_fallback_share": round(sum(_fallback(r) for r in results) / count, 3),
         "ttft_p50_ms": _round(percentile(ttfts, 0.5)),
         "ttft_p95_ms": _round(percentile(ttfts, 0.95)),
         "total_p50_ms": _round(percentile(totals, 0.5)),
         "total_s": round(sum(totals) / 1000, 1),
     }
+
+
+def _fallback(result: ReplyResult) -> bool:
+    """The provider failed before its first token and the offline answer stood in."""
+    return "running without a language model" in result.text
+
+
+def _share(flags: list[bool | None]) -> float | None:
+    known = [f for f in flags if f is not None]
+    return round(sum(known) / len(known), 3) if known else None
 
 
 def _round(value: float | None) -> float | None:
@@ -124,7 +137,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def setup_django(db_path: Path, base_url: str, profile: str) -> None:
+def setup_django(db_path: Path, base_url: str, profile: str, *, direct: bool = False) -> None:
     from chat.local_model import MODEL_ALIAS
 
     os.environ.update(
@@ -145,6 +158,8 @@ def setup_django(db_path: Path, base_url: str, profile: str) -> None:
             "LOG_LEVEL": "ERROR",
         }
     )
+    if direct:  # comparing prompts, not the provider's patience on a loaded CPU
+        os.environ.update({"CHAT_TIMEOUT_FIRST_TOKEN": "600", "CHAT_TIMEOUT_IDLE": "120"})
     import django
 
     django.setup()
@@ -226,7 +241,8 @@ async def ask_direct(question: str, variant: str, provider, embed):
 
     started = time.perf_counter()
     profile = profiles.profile_for("large" if variant == "large" else "small")
-    passages = await sync_to_async(retrieve)(question, limit=profile.passages)
+    limit = profile.passage_limit(settings.CHAT_PASSAGES)
+    passages = await sync_to_async(retrieve)(question, limit=limit)
     support = settings.CONCIERGE_SUPPORT
     lead = None
     if variant in ("lead", "lead+model") and passages:
@@ -256,6 +272,17 @@ async def ask_direct(question: str, variant: str, provider, embed):
     if lead:
         text = lead + " " + _first_sentence(text[len(lead) + 1 :])
     return text.strip(), ttft, _ms(started)
+
+
+def _is_gold(passages, gold_ids: list[str]) -> bool | None:
+    from knowledge.models import KnowledgeBaseEntry
+
+    if not gold_ids:
+        return None
+    if not passages:
+        return False
+    entry = KnowledgeBaseEntry.objects.filter(pk=int(passages[0].id)).first()
+    return bool(entry and entry.external_id in gold_ids)
 
 
 def _first_sentence(text: str) -> str:
@@ -305,6 +332,7 @@ async def run(args, questions: list[dict]) -> list[ReplyResult]:
             support=settings.CONCIERGE_SUPPORT,
             hosts=hosts,
         )
+        result.right_source = await sync_to_async(_is_gold)(passages, item.get("gold_ids", []))
         results.append(result)
         if args.verbose:
             print(
@@ -323,6 +351,31 @@ async def run(args, questions: list[dict]) -> list[ReplyResult]:
     return results
 
 
+async def rescore(args) -> list[ReplyResult]:
+    """Check again the replies a --verbose run printed (after a change to the check)."""
+    from asgiref.sync import sync_to_async
+    from django.conf import settings
+
+    from chat.reply.retrieval import retrieve
+
+    gold = {json.loads(line)["question"]: json.loads(line).get("gold_ids", [])
+            for line in QUESTIONS.open()}
+    results = []
+    for line in Path(args.rescore).read_text().splitlines():
+        if not line.startswith('{"q"'):
+            continue
+        item = json.loads(line)
+        passages = await sync_to_async(retrieve)(item["q"], limit=args.passages or 3)
+        result = await sync_to_async(measure)(
+            item["q"], item["text"], passages, ttft_ms=item["ttft_ms"],
+            total_ms=item.get("total_ms") or 0.0, embed=embedder(),
+            support=settings.CONCIERGE_SUPPORT, hosts=settings.ALLOWED_HOSTS,
+        )
+        result.right_source = await sync_to_async(_is_gold)(passages, gold.get(item["q"], []))
+        results.append(result)
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--questions", type=int, default=40)
@@ -336,8 +389,18 @@ def main() -> None:
         "--passages", type=int, default=0, help="passages the check reads (default: the profile's)"
     )
     parser.add_argument("--db", default=str(ROOT / "var" / "bench" / "grounding.sqlite3"))
+    parser.add_argument("--spread", action="store_true",
+                        help="every n-th dev question (more threads), not the first n")
     parser.add_argument("--verbose", action="store_true", help="print every reply")
+    parser.add_argument("--rescore", default="", help="check again a --verbose run's output")
     args = parser.parse_args()
+    if args.rescore:
+        setup_django(Path(args.db), "http://127.0.0.1:9/v1", args.profile)
+        results = asyncio.run(rescore(args))
+        print(json.dumps({"variant": f"rescored {args.rescore}", **summarise(results)}))
+        model = [r for r in results if not _fallback(r)]
+        print(json.dumps({"variant": "model replies only", **summarise(model)}))
+        return
 
     from chat import local_model
 
@@ -349,10 +412,12 @@ def main() -> None:
     try:
         base_url = f"http://127.0.0.1:{port}/v1"
         local_model.wait_ready(base_url=base_url, process=server, timeout=180)
-        setup_django(db, base_url, args.profile)
+        setup_django(db, base_url, args.profile, direct=args.variant != "protocol")
         seed()
         with QUESTIONS.open() as handle:
-            questions = [json.loads(line) for line in handle][: args.questions]
+            questions = [json.loads(line) for line in handle]
+        step = max(1, len(questions) // args.questions) if args.spread else 1
+        questions = questions[::step][: args.questions]
         started = time.perf_counter()
         results = asyncio.run(run(args, questions))
         wall = time.perf_counter() - started
@@ -365,6 +430,7 @@ def main() -> None:
         f"  replies with an invented link, address or number: {summary['invented_link_share']:.1%}"
     )
     print(f"  sentences supported: {summary['supported_sentence_share']:.1%}")
+    print(f"  first passage is a right answer (retrieval): {summary['right_source_share']}")
     print(
         f"  time to first token: p50 {summary['ttft_p50_ms']} ms, "
         f"p95 {summary['ttft_p95_ms']} ms; total {summary['total_s']} s"

@@ -380,7 +380,12 @@ _EXEMPT = re.compile(
     r"|(?:only|can) help with|outside (?:of )?(?:my|the|what)|unable to (?:find|help|answer)"
     r"|(?:contact|reach|write to|e-?mail|call)"
     r"(?: to)? (?:our|the|a) (?:support|team|human|person|staff)|human support|support team"
-    r"|talk to a (?:person|human))",
+    r"|talk to a (?:person|human))"
+    # pointers and notes about the answer itself, not claims: "Read the article in the help
+    # center: ...", "Source: StackFAQ ...", "Related: ...", "I'm running without a language model"
+    r"|^\W*(?:source|related|see also|read (?:the|this|more))\b"
+    r"|\b(?:in|from) (?:the|our|this site's) help[- ]cent(?:er|re)\b"
+    r"|\blanguage model\b",
     re.IGNORECASE,
 )
 _ABBREVIATION = re.compile(r"(?:\b(?:e\.g|i\.e|etc|vs|mr|mrs|dr|approx|no|fig)|^\s*\d{1,2})\.$",

@@ -37,12 +37,16 @@ class Profile:
     """How a model of one size is prompted. `None` keeps the configured generation option."""
 
     name: str
-    passages: int  # help-center passages in the prompt
+    passages: int | None  # help-center passages in the prompt (None: CHAT_PASSAGES)
     instruction: str  # the grounding instruction; {contact} and {scope} are filled in
     temperature: float | None = None
     max_tokens: int | None = None
     lead: bool = False  # lead with the best passage's own words when it is a near match
     addition: bool = False  # after a lead, let the model add at most one sentence
+
+    def passage_limit(self, configured: int) -> int:
+        """How many passages a reply reads: the profile's cap on the configured number."""
+        return min(self.passages, configured) if self.passages else configured
 
     def options(self, generation: Mapping[str, Any]) -> dict[str, Any]:
         """The generation options of a reply: the configured ones, with the profile's caps."""
@@ -89,7 +93,7 @@ PROFILES: dict[str, Profile] = {
         lead=True,
         addition=False,
     ),
-    "large": Profile(name="large", passages=3, instruction=LARGE_INSTRUCTION),
+    "large": Profile(name="large", passages=None, instruction=LARGE_INSTRUCTION),
 }
 
 

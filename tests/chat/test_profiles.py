@@ -38,7 +38,8 @@ def passage(body: str, *, score: float = 0.8, title: str = "Where is my archived
 
 def test_the_small_profile_reads_less_and_writes_less():
     small, large = profile_for("small"), profile_for("large")
-    assert small.passages <= 2 < large.passages
+    assert (small.passage_limit(3), large.passage_limit(3), large.passage_limit(5)) == (2, 3, 5)
+    assert small.passage_limit(1) == 1
     options = small.options({"temperature": 0.3, "top_p": 0.9, "max_tokens": 512})
     assert options == {"temperature": 0.1, "top_p": 0.9, "max_tokens": 160}
     assert large.options({"temperature": 0.3, "max_tokens": 512}) == {
