@@ -55,10 +55,15 @@ class Draft:
     cached: bool = False
     cached_sources: list[dict] | None = None
     cache_key: str = ""
+    final_text: str | None = None  # what is stored when it differs from what streamed
 
     @property
     def text(self) -> str:
         return "".join(self.pieces)
+
+    @property
+    def stored_text(self) -> str:
+        return self.final_text if self.final_text is not None else self.text
 
     def add(self, piece: str) -> int:
         """Keep a streamed piece; return its `seq`."""
@@ -231,7 +236,7 @@ async def _charge(request, draft: Draft) -> None:
 
 async def _store(request, draft: Draft, outcome: Outcome) -> bool:
     """Store the reply once; False when it could not be (deleted meanwhile, database down)."""
-    metadata = {"pieces": [len(p) for p in draft.pieces]}
+    metadata = {"pieces": [len(p) for p in draft.pieces]} if draft.final_text is None else {}
     if draft.usage is not None and draft.usage.estimated:
         metadata["usage_estimated"] = True
     if draft.fallback_from:
@@ -246,7 +251,7 @@ async def _store(request, draft: Draft, outcome: Outcome) -> bool:
             message_id=request.reply_id,
             session_id=request.session_id,
             status=draft.status,
-            text=draft.text,
+            text=draft.stored_text,
             input_tokens=input_tokens,
             output_tokens=output_tokens,
             ttft_ms=draft.ttft_ms,
@@ -277,6 +282,7 @@ async def _store(request, draft: Draft, outcome: Outcome) -> bool:
 def _cacheable(draft: Draft) -> bool:
     return bool(
         draft.cache_key
+        and draft.final_text is None
         and not draft.cached
         and not draft.error_code
         and draft.status == ChatMessage.Status.COMPLETE

@@ -29,6 +29,7 @@ from chat.models import ChatMessage
 from chat.providers import StreamEvent
 from chat.reply.choice import ModelChoice, choice_resolve
 from chat.reply.context import ReplyInput, context_gather, run_off_loop
+from chat.reply.echo import REFUSAL, EchoGuard
 from chat.reply.finish import Draft, reply_finish
 from chat.reply.generation import Answering, GenerationFailed, generate
 from chat.reply.prompt import Prompt, PromptBuilder
@@ -140,7 +141,9 @@ async def _answer_until_stopped(
 async def _answer(
     choice: ModelChoice, prompt: Prompt, reply_input: ReplyInput, stream, draft: Draft
 ) -> None:
-    """Relay what the model says to the stream, keeping it in the draft."""
+    """Relay what the model says to the stream, keeping it in the draft; stop it the moment it
+    recites its instructions."""
+    guard = EchoGuard(prompt.instructions())
     try:
         async for said in generate(choice, prompt.messages, passages=reply_input.passages):
             if isinstance(said, Answering):
@@ -148,10 +151,23 @@ async def _answer(
             elif said.type == "token" and said.text:
                 seq = draft.add(said.text)
                 stream.publish(events.token(message_id=stream.message_id, seq=seq, text=said.text))
+                if guard.recited(draft.text):
+                    _refuse_recital(guard, stream, draft)
+                    return
             elif isinstance(said, StreamEvent) and said.type == "usage" and said.usage:
                 draft.usage = said.usage
     except GenerationFailed as exc:
         draft.fail("provider_unavailable", exc.message, partial=exc.partial)
+
+
+def _refuse_recital(guard: EchoGuard, stream, draft: Draft) -> None:
+    """Keep what came before the recitation, end with a refusal (the stored text has no trace
+    of the instructions; live clients saw at most the run that gave it away)."""
+    log.warning("reply_recited_instructions")
+    kept = guard.cut(draft.text)
+    seq = draft.add(f"\n\n{REFUSAL}")
+    stream.publish(events.token(message_id=stream.message_id, seq=seq, text=f"\n\n{REFUSAL}"))
+    draft.final_text = f"{kept}\n\n{REFUSAL}" if kept else REFUSAL
 
 
 def _build_prompt(config, choice: ModelChoice, reply_input: ReplyInput) -> Prompt:

@@ -45,6 +45,10 @@ class Prompt:
     def tokens(self) -> int:
         return sum(p.tokens for p in self.parts)
 
+    def instructions(self) -> str:
+        """The assistant's own instructions (not the passages): what a reply must not recite."""
+        return "\n".join(p.text for p in self.parts if p.source == "persona")
+
     def text(self) -> str:
         """The whole prompt as one string (the response cache keys on it)."""
         return "\n\n".join(f"{m.role}: {m.content}" for m in self.messages)
