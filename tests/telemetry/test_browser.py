@@ -200,6 +200,7 @@ def test_every_ask_button_sends_the_chart_as_png_with_its_context(page, url, key
         assert sent == data["charts"][key]["context"]
         replies_complete(page, n)  # the reply streams to its end before the next question
         expect(page.locator(f'.tm-ask[data-ask="{key}"] .tm-ask__status')).to_contain_text("Sent")
+    SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"telemetry-ask-{'race' if url == DASHBOARD else 'pair'}.png"))
 
 
