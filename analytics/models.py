@@ -11,6 +11,14 @@ from __future__ import annotations
 
 from django.db import models
 
+# Upper bounds (ms) of the time-to-first-token histogram kept per rollup row (columns ttft_0 ..
+# ttft_16; the last counts everything above the last bound). Columns, not a JSON list, so that a
+# reply adds to them with one UPDATE ... SET ttft_3 = ttft_3 + 1.
+TTFT_BUCKETS_MS = (
+    50, 100, 200, 300, 400, 500, 750, 1000, 1500, 2000, 3000, 5000, 7500, 10000, 20000, 30000,
+)  # fmt: skip
+TTFT_BUCKET_COUNT = len(TTFT_BUCKETS_MS) + 1
+
 
 class UserType(models.TextChoices):
     ANONYMOUS = "anonymous", "Anonymous visitor"
@@ -119,7 +127,7 @@ class DailyRollup(models.Model):
 
     Reply counters count replies that finished that day; conversation counters (`conversations`,
     `escalated`, `resolved`, ratings) count conversations that started that day.
-    `ttft_hist` holds counts per bucket of analytics.services.TTFT_BUCKETS_MS.
+    `ttft_0` .. `ttft_16` count replies per bucket of TTFT_BUCKETS_MS.
     """
 
     day = models.DateField()
@@ -140,7 +148,9 @@ class DailyRollup(models.Model):
     cost = models.DecimalField(max_digits=16, decimal_places=8, default=0)
     cache_hits = models.PositiveIntegerField(default=0)
     fallbacks = models.PositiveIntegerField(default=0)
-    ttft_hist = models.JSONField(default=list)
+    for _bucket in range(TTFT_BUCKET_COUNT):  # ttft_0 .. ttft_16 (see TTFT_BUCKETS_MS)
+        locals()[f"ttft_{_bucket}"] = models.PositiveIntegerField(default=0)
+    del _bucket
     checked = models.PositiveIntegerField(default=0)  # replies with a groundedness verdict
     grounded = models.PositiveIntegerField(default=0)
     gaps = models.PositiveIntegerField(default=0)
@@ -163,6 +173,10 @@ class DailyRollup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} {self.user_type} {self.universe} {self.provider}/{self.model}"
+
+    @property
+    def ttft_hist(self) -> list[int]:
+        return [getattr(self, f"ttft_{index}") for index in range(TTFT_BUCKET_COUNT)]
 
 
 class DailyCount(models.Model):

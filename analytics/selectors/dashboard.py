@@ -16,8 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
 
-from analytics.models import DailyCount, DailyRollup, OwnerDay
-from analytics.services.recording import TTFT_BUCKETS_MS
+from analytics.models import TTFT_BUCKET_COUNT, TTFT_BUCKETS_MS, DailyCount, DailyRollup, OwnerDay
 
 DEFAULT_DAYS = 30
 REPLY_SUMS = (
@@ -25,6 +24,7 @@ REPLY_SUMS = (
     "replies_failed", "replies_interrupted", "input_tokens", "output_tokens", "cost",
     "cache_hits", "fallbacks", "checked", "grounded", "gaps", "escalated", "resolved", "rated",
     "rating_1", "rating_2", "rating_3", "rating_4", "rating_5",
+    *(f"ttft_{index}" for index in range(TTFT_BUCKET_COUNT)),
 )  # fmt: skip
 
 
@@ -94,12 +94,8 @@ def percentile_from_histogram(hist: list[int], q: float) -> int | None:
     return TTFT_BUCKETS_MS[-1]
 
 
-def _merge(histograms) -> list[int]:
-    merged = [0] * (len(TTFT_BUCKETS_MS) + 1)
-    for hist in histograms:
-        for index, count in enumerate(hist or ()):
-            merged[index] += count
-    return merged
+def _histogram(row: dict) -> list[int]:
+    return [row[f"ttft_{index}"] or 0 for index in range(TTFT_BUCKET_COUNT)]
 
 
 def _share(part, whole) -> float | None:
@@ -117,13 +113,10 @@ def daily(filters: Filters) -> list[dict]:
         row["day"]: row
         for row in _rollups(filters).values("day").annotate(**{n: Sum(n) for n in REPLY_SUMS})
     }
-    hists: dict[date, list] = {}
-    for day, hist in _rollups(filters).values_list("day", "ttft_hist"):
-        hists.setdefault(day, []).append(hist)
     result = []
     for day in days_of(filters):
         row = rows.get(day) or dict.fromkeys(REPLY_SUMS, 0)
-        hist = _merge(hists.get(day, ()))
+        hist = _histogram(row)
         result.append(
             {
                 "day": day,
@@ -151,7 +144,7 @@ def totals(filters: Filters) -> dict:
     """Sums over the whole range, with rates and the rating distribution."""
     sums = _rollups(filters).aggregate(**{n: Sum(n) for n in REPLY_SUMS})
     sums = {name: value or 0 for name, value in sums.items()}
-    hist = _merge(_rollups(filters).values_list("ttft_hist", flat=True))
+    hist = _histogram(sums)
     ratings = [{"score": s, "count": sums[f"rating_{s}"]} for s in range(1, 6)]
     rated = sum(r["count"] for r in ratings)
     average = sum(r["score"] * r["count"] for r in ratings) / rated if rated else None

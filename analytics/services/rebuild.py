@@ -12,8 +12,15 @@ from collections import defaultdict
 from django.db import transaction
 from django.db.models import Case, Count, F, IntegerField, Max, Q, Sum, Value, When
 
-from analytics.models import ConversationFact, DailyCount, DailyRollup, OwnerDay, ReplyFact
-from analytics.services.recording import REPLY_STATUSES, TTFT_BUCKETS_MS, page_key
+from analytics.models import (
+    TTFT_BUCKETS_MS,
+    ConversationFact,
+    DailyCount,
+    DailyRollup,
+    OwnerDay,
+    ReplyFact,
+)
+from analytics.services.recording import REPLY_STATUSES, page_key
 
 DIMENSIONS = ("day", "user_type", "universe", "provider", "model", "synthetic")
 BATCH = 5000
@@ -82,8 +89,8 @@ def _rollup_rows(synthetic_q: Q) -> list[DailyRollup]:
     rows = []
     for key in set(reply_sums) | set(conversation_sums):
         values = {**reply_sums.get(key, {}), **conversation_sums.get(key, {})}
-        rows.append(DailyRollup(**dict(zip(DIMENSIONS, key, strict=True)), **values,
-                                ttft_hist=hists.get(key, [])))  # fmt: skip
+        buckets = {f"ttft_{i}": n for i, n in enumerate(hists.get(key, ())) if n}
+        rows.append(DailyRollup(**dict(zip(DIMENSIONS, key, strict=True)), **values, **buckets))
     return rows
 
 

@@ -9,25 +9,26 @@ All rows of one reply change in one transaction; rollup rows are locked while th
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from decimal import Decimal
 from urllib.parse import urlsplit
 
 import structlog
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
-from analytics.models import ConversationFact, DailyCount, DailyRollup, OwnerDay, ReplyFact
+from analytics.models import (
+    TTFT_BUCKETS_MS,
+    ConversationFact,
+    DailyCount,
+    DailyRollup,
+    OwnerDay,
+    ReplyFact,
+)
 from analytics.pricing import reply_cost
 from analytics.services.gaps import gap_record
 
 log = structlog.get_logger(__name__)
-
-# Upper bounds (ms) of the time-to-first-token histogram kept per rollup row; one more bucket
-# counts everything above the last bound.
-TTFT_BUCKETS_MS = (
-    50, 100, 200, 300, 400, 500, 750, 1000, 1500, 2000, 3000, 5000, 7500, 10000, 20000, 30000,
-)  # fmt: skip
 
 RESOLVED_DEFINITION = (
     "A conversation is resolved when it was not escalated to a person, none of its questions "
@@ -93,9 +94,7 @@ class Dimensions:
 
 
 def reply_record(*, reply, synthetic: bool = False) -> ReplyFact | None:
-    """Record one `FinishedReply` (None when it was recorded before)."""
-    if ReplyFact.objects.filter(reply_id=reply.reply_id).exists():
-        return None
+    """Record one `FinishedReply` (None when it was recorded before: its id is unique)."""
     fact = _fact_from(reply, synthetic=synthetic)
     try:
         with transaction.atomic():
@@ -250,16 +249,24 @@ def _rollups_add(fact: ReplyFact, *, conversation: ConversationFact, new_convers
     _owner_bump(fact)
 
 
+def _add(model, *, key: dict, changes: dict, defaults: dict | None = None) -> None:
+    """Add `changes` to the row of `key` in one UPDATE (F() increments: concurrent replies never
+    lose a count), creating the row the first time."""
+    updates = {name: F(name) + delta for name, delta in changes.items() if delta}
+    if not updates or model.objects.filter(**key).update(**updates):
+        return
+    try:
+        with transaction.atomic():
+            model.objects.create(**key, **(defaults or {}), **changes)
+    except IntegrityError:  # another reply created it meanwhile
+        model.objects.filter(**key).update(**updates)
+
+
 def rollup_bump(*, day, dims: Dimensions, changes: dict, ttft_ms: int | None = None) -> None:
-    """Add `changes` to the rollup row of (day, dims), locked while it changes."""
-    row, _ = DailyRollup.objects.select_for_update().get_or_create(day=day, **dims.as_dict())
-    for name, delta in changes.items():
-        setattr(row, name, getattr(row, name) + delta)
+    """Add `changes` (and one reply to its time-to-first-token bucket) to a rollup row."""
     if ttft_ms is not None:
-        hist = list(row.ttft_hist) or [0] * (len(TTFT_BUCKETS_MS) + 1)
-        hist[ttft_bucket(ttft_ms)] += 1
-        row.ttft_hist = hist
-    row.save()
+        changes = {**changes, f"ttft_{ttft_bucket(ttft_ms)}": 1}
+    _add(DailyRollup, key={"day": day, **dims.as_dict()}, changes=changes)
 
 
 def ttft_bucket(ttft_ms: int) -> int:
@@ -270,26 +277,27 @@ def ttft_bucket(ttft_ms: int) -> int:
 
 
 def _count_bump(*, day, dims: Dimensions, kind: str, key: str) -> None:
-    row, _ = DailyCount.objects.select_for_update().get_or_create(
-        day=day, kind=kind, key=key, **dims.as_dict()
-    )
-    row.count += 1
-    row.save(update_fields=["count"])
+    _add(DailyCount, key={"day": day, "kind": kind, "key": key, **dims.as_dict()},
+         changes={"count": 1})  # fmt: skip
 
 
 def _owner_bump(fact: ReplyFact) -> None:
-    row, _ = OwnerDay.objects.select_for_update().get_or_create(
-        day=fact.day,
-        user_id=fact.user_id,
-        visitor_key="" if fact.user_id is not None else fact.visitor_key,
-        synthetic=fact.synthetic,
+    _add(
+        OwnerDay,
+        key={
+            "day": fact.day,
+            "user_id": fact.user_id,
+            "visitor_key": "" if fact.user_id is not None else fact.visitor_key,
+            "synthetic": fact.synthetic,
+        },
         defaults={"user_type": fact.user_type},
+        changes={
+            "replies": 1,
+            "input_tokens": fact.input_tokens,
+            "output_tokens": fact.output_tokens,
+            "cost": fact.cost,
+        },
     )
-    row.replies += 1
-    row.input_tokens += fact.input_tokens
-    row.output_tokens += fact.output_tokens
-    row.cost += fact.cost
-    row.save()
 
 
 def _conversation_dims(conversation: ConversationFact) -> Dimensions:
@@ -352,6 +360,3 @@ def rating_record(*, session_id, score: int, comment: str) -> bool:
         _conversation_rollup_adjust(conversation, **changes)
     return True
 
-
-def local_day(moment: datetime):
-    return timezone.localdate(moment)
