@@ -25,6 +25,8 @@ from chat.signals import Asker
 from tests.plugin_app import loaders
 from tests.services import require_redis
 
+pytestmark = pytest.mark.django_db(transaction=True)
+
 ROOT = Path(__file__).resolve().parents[2]
 VISITOR = Asker(user_id=None, visitor_key="v1", kind="anonymous")
 STAFF = Asker(user_id=1, visitor_key="s1", kind="staff", role="provider")
