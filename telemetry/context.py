@@ -120,6 +120,8 @@ def register() -> None:
             examples=EXAMPLES,
             category="",
             order=60,
+            # The chart's ids only: its numbers are rebuilt from the database (telemetry.facts).
+            context_keys=("chart_type", "race", "session", "drivers", "laps", "compounds"),
         )
     )
     # The first question after a start or an import builds the race in memory (about 0.3 s);

@@ -167,7 +167,12 @@ class PromptBuilder:
         return self._part("page", "Where they are", "\n".join(lines), role="data")
 
     def context_part(self, data: ReplyInput) -> PromptPart | None:
-        shown = {k: v for k, v in data.client_context.items() if k != "image"}
+        allowed = data.universe.context_keys
+        shown = {
+            k: v
+            for k, v in data.client_context.items()
+            if k != "image" and (allowed is None or k in allowed)
+        }
         if not shown:
             return None
         text = cut_to_tokens(

@@ -73,6 +73,10 @@ class Universe:
     category: str = ""  # the knowledge category its questions search first ("" for all)
     cache_seconds: int = 300
     order: int = 100  # position in the widget's selector
+    # The keys of an "Ask AI about this" context that reach the prompt (None: all of them). A
+    # universe whose sources rebuild the facts from ids lists the ids only, so numbers a
+    # browser sends never reach the model.
+    context_keys: tuple[str, ...] | None = None
 
     def as_dict(self) -> dict:
         return {"key": self.key, "label": self.label, "intro": self.intro}
