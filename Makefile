@@ -49,6 +49,7 @@ run: seed static
 
 test: install-dev
 	@bash scripts/ensure_chromium.sh
+	@bash scripts/ensure_nginx.sh
 	DJANGO_SETTINGS_MODULE=tests.settings $(PY) manage.py collectstatic --noinput -v 0
 	@bash scripts/ensure_promtool.sh
 	$(VENV)/bin/ruff check .
