@@ -16,6 +16,7 @@ class AnalyticsConfig(AppConfig):
         if directory:
             os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", directory)
             os.makedirs(directory, exist_ok=True)
+        from analytics import checks  # noqa: F401  (registers the system checks)
         from analytics.receivers import receivers_connect
 
         receivers_connect()
