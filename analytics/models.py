@@ -224,10 +224,19 @@ class OwnerDay(models.Model):
     cost = models.DecimalField(max_digits=14, decimal_places=8, default=0)
 
     class Meta:
+        # Two partial constraints: in a plain one NULL user ids would all be distinct, and two
+        # first replies of a visitor's day could create two rows.
         constraints = [
             models.UniqueConstraint(
-                fields=["day", "user_id", "visitor_key", "synthetic"], name="an_owner_day_unique"
-            )
+                fields=["day", "user_id", "synthetic"],
+                condition=models.Q(user_id__isnull=False),
+                name="an_owner_day_unique_user",
+            ),
+            models.UniqueConstraint(
+                fields=["day", "visitor_key", "synthetic"],
+                condition=models.Q(user_id__isnull=True),
+                name="an_owner_day_unique_visitor",
+            ),
         ]
         indexes = [models.Index(fields=["day", "-cost"], name="an_owner_day_cost")]
 

@@ -155,3 +155,12 @@ def test_a_rating_for_an_unknown_conversation_is_ignored():
     signals.send_now(signals.conversation_rated,
                      rating=rated("00000000-0000-0000-0000-000000000000", 4))  # fmt: skip
     assert not ConversationFact.objects.exists()
+
+
+def test_a_visitors_day_is_one_row_even_when_two_first_replies_race():
+    from django.db import IntegrityError, transaction
+
+    send(finished_reply())
+    with pytest.raises(IntegrityError), transaction.atomic():
+        OwnerDay.objects.create(day=OwnerDay.objects.get().day, user_id=None,
+                                visitor_key="visitor-a", user_type="anonymous")  # fmt: skip
