@@ -10,9 +10,16 @@ from django.test import RequestFactory
 from config import views
 
 ROOT = Path(__file__).resolve().parent.parent
-WIDGET_JS = ROOT / "static" / "chat" / "widget.js"
-WIDGET_CSS = ROOT / "static" / "chat" / "widget.css"
-WIDGET_SCRIPT = '<script src="/static/chat/widget.js" defer></script>'
+WIDGET_DIR = ROOT / "static" / "chat"
+WIDGET_JS = WIDGET_DIR / "widget.js"
+WIDGET_CSS = WIDGET_DIR / "widget.css"
+# The widget's own modules and styles (translations in static/chat/i18n/ apart). Every page loads
+# the eager ones; the others load on first use (panes, SSE fallback, images, notes, actions).
+WIDGET_FILES = sorted(WIDGET_DIR.glob("*.js")) + sorted(WIDGET_DIR.glob("*.css"))
+WIDGET_LAZY = {"pane.js", "pane.css", "sse.js", "image.js", "notes.js", "actions.js"}
+WIDGET_SCRIPT = re.compile(
+    r'<script type="module" src="/static/chat/widget(\.[0-9a-f]{12})?\.js"></script>'
+)
 PAGES = ["/", "/about/", "/help/"]
 
 pytestmark = pytest.mark.django_db
@@ -35,7 +42,7 @@ def test_each_page_renders_inside_base_with_the_widget_once(client, path):
     assert "base.html" in names
     assert names.count("chat/widget.html") == 1
     html = response.content.decode()
-    assert html.count(WIDGET_SCRIPT) == 1
+    assert len(WIDGET_SCRIPT.findall(html)) == 1
     assert html.count('id="concierge"') == 1
     _assert_csp_safe(html)
 
@@ -102,7 +109,7 @@ def test_missing_page_is_a_404_with_the_widget_marked_as_an_error_page(client):
     assert response.status_code == 404
     html = response.content.decode()
     assert "base.html" in [t.name for t in response.templates]
-    assert html.count(WIDGET_SCRIPT) == 1
+    assert len(WIDGET_SCRIPT.findall(html)) == 1
     assert 'data-page-status="404"' in html
     assert "<title>Page not found (404)" in html
     assert "/no-such-page/" in html
@@ -136,7 +143,7 @@ def test_server_error_under_api_is_json():
 
 
 def test_widget_script_never_builds_html_from_strings():
-    source = WIDGET_JS.read_text()
+    source = "\n".join(p.read_text() for p in WIDGET_FILES if p.suffix == ".js")
 
     for sink in (
         "innerHTML",
@@ -152,14 +159,22 @@ def test_widget_script_never_builds_html_from_strings():
 
 
 def test_widget_loads_nothing_from_other_sites():
-    for path in (WIDGET_JS, WIDGET_CSS):
+    for path in WIDGET_FILES:
         text = path.read_text()
         assert not re.search(r"url\(\s*['\"]?(https?:)?//", text), path
         assert "@import" not in text
         assert "fonts.googleapis" not in text
 
 
-def test_widget_script_and_style_stay_small_gzipped():
-    size = sum(len(gzip.compress(p.read_bytes(), compresslevel=9)) for p in (WIDGET_JS, WIDGET_CSS))
+def gzipped(paths) -> int:
+    return sum(len(gzip.compress(p.read_bytes(), compresslevel=9)) for p in paths)
 
-    assert size < 15 * 1024, f"widget.js + widget.css are {size} bytes gzipped"
+
+def test_widget_script_and_style_stay_small_gzipped():
+    """Each file is served (and gzipped) on its own, so the budget is the sum of the files."""
+    eager = gzipped(p for p in WIDGET_FILES if p.name not in WIDGET_LAZY)
+    lazy = gzipped(p for p in WIDGET_FILES if p.name in WIDGET_LAZY)
+
+    assert eager < 20 * 1024, f"what every page loads is {eager} bytes gzipped"
+    assert eager + lazy < 29 * 1024, f"the whole widget is {eager + lazy} bytes gzipped"
+    assert len(WIDGET_LAZY & {p.name for p in WIDGET_FILES}) == len(WIDGET_LAZY)

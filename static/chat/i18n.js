@@ -1,6 +1,4 @@
-/* Every string the widget shows goes through t(): English is the key itself; other languages
- * come from static/chat/i18n/<lang>.json, loaded on demand. The language follows the visitor's
- * choice, else the page's <html lang>. */
+/* t(): English is the key; other languages load from i18n/<lang>.json on demand. */
 export const LANGS = { en: "English", "pt-BR": "Português (Brasil)", es: "Español" };
 let table = {};
 export let lang = "en";
@@ -20,7 +18,7 @@ export async function load(path, wanted) {
     if (res.ok) table = await res.json();
   } catch (e) { /* offline: English */ }
 }
-// t("{n} messages left today", {n: 3}); plural forms as "one|other" keys: t(["{n} message", "{n} messages"], {n})
+// Plurals: t(["{n} star", "{n} stars"], {n}).
 export function t(key, vars) {
   if (Array.isArray(key)) key = vars && vars.n === 1 ? key[0] : key[1];
   let s = table[key] || key;

@@ -1,10 +1,7 @@
-/* Markdown drawn as DOM nodes: createElement and textContent only, never innerHTML, so nothing
- * the model (or anyone) writes is parsed as HTML. Links are kept only for http(s), mailto and
- * same-origin URLs; Markdown images become plain links and are never loaded. */
+/* Markdown as DOM nodes, never HTML; links only http(s), mailto, same origin; no images. */
 import { el } from "./dom.js";
 
-/* Return an absolute URL that is safe to link to, or null: http(s) and mailto anywhere,
- * anything else only when it resolves to this origin (relative links). */
+// A safe absolute URL or null: http(s) and mailto anywhere, relative ones on this origin.
 export function safeUrl(raw) {
   const u = String(raw || "").trim();
   if (!u) return null;

@@ -8,6 +8,7 @@ import { S, act } from "./state.js";
 import { V, announce } from "./view.js";
 
 let mode = "", query = "", undo = null, timer = 0;
+document.head.append(el("link", { rel: "stylesheet", href: new URL("pane.css", import.meta.url).href }));
 
 export function paneToggle(which, force) {
   const open = force === false ? false : force === true || mode !== which;
@@ -22,7 +23,7 @@ export function paneToggle(which, force) {
 }
 export const paneOpen = () => mode;
 
-// --- Conversations --------------------------------------------------------------------------
+// --- Conversations
 async function drawList() {
   const search = el("input", { type: "search", class: "cc-search", value: query, "aria-label": t("Search conversations"), placeholder: t("Search conversations"), oninput: () => { query = search.value; clearTimeout(timer); timer = setTimeout(fill, 250); } });
   const list = el("ul", { class: "cc-convs", "aria-label": t("Conversations") });
@@ -85,7 +86,7 @@ function drawUndo() {
 }
 window.addEventListener("pagehide", () => { if (undo) undo.commit(); });
 
-// --- Settings ---------------------------------------------------------------------------------
+// --- Settings
 const select = (label, value, options, onchange) => {
   const s = el("select", { onchange: () => onchange(s.value) }, ...options.map(([v, text]) => el("option", { value: v, text })));
   s.value = value;

@@ -1,5 +1,4 @@
-/* The widget's state, shared by its modules, and a tiny action bus so that views call the
- * controller (widget.js) without importing it. */
+/* The widget's state, and an action bus: views call the controller without importing it. */
 export const S = {
   session: null, busy: false, cur: null, shown: false, follow: true, unread: 0, attached: null,
   retryAction: null, stopping: false, editing: null, universes: [], details: false,

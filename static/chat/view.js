@@ -6,6 +6,8 @@ import { t } from "./i18n.js";
 import { S, users, replies, act } from "./state.js";
 
 export const V = {};
+// Rarer pieces (verdicts, figures, the escalation card) load on first use (notes.js).
+export const notes = (...args) => act("notes", ...args);
 const labels = [];
 // Give `node` a translated text or attribute, redone when the language changes.
 export function L(node, attr, key, vars) {
@@ -33,7 +35,7 @@ export function build(cfg, root) {
   V.gearBtn = btn("cc-icon cc-gear", "Settings", () => act("settings"), I.gear);
   V.gearBtn.setAttribute("aria-expanded", "false");
   V.minBtn = btn("cc-icon cc-minimize", "Minimize chat", () => act("minimize"), I.min);
-  const head = el("header", { class: "cc-head" }, V.listBtn,
+  const head = el("div", { class: "cc-head" }, V.listBtn,
     el("div", { class: "cc-head-text" }, el("h2", { id: "cc-title", class: "cc-title", text: cfg.title }), V.conn),
     btn("cc-icon cc-new", "New conversation", () => act("new"), I.plus), V.gearBtn, V.minBtn,
     btn("cc-icon cc-close", "Close chat", () => act("close"), I.close));
@@ -103,7 +105,7 @@ export function announce(text) {
   setTimeout(() => { V.live.textContent = text.length > 600 ? text.slice(0, 600) + "…" : text; }, 50);
 }
 
-// --- The empty conversation: greeting, suggested questions, the help center -------------------
+// --- The empty conversation: greeting, suggested questions, the help center
 export function greet(questions) {
   const u = S.universes.find((x) => x.key === V.universe.value);
   const list = el("ul", { class: "cc-suggest" });
@@ -127,7 +129,7 @@ const stamp = (iso) => {
   return el("time", { datetime: d.toISOString(), title: d.toLocaleString(), text: d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }) });
 };
 
-// --- Messages ---------------------------------------------------------------------------------
+// --- Messages
 export function addUser(clientId, text, image, m) {
   m = m || {};
   const node = el("div", { class: "cc-msg cc-user" + (m.pinned ? " cc-pinned" : ""), "data-message-id": m.id }, el("div", { class: "cc-body", text }));
@@ -158,7 +160,7 @@ export function addReply(id, text, status, m) {
     act1("cc-copy", "Copy", () => act("copy", r)), act1("cc-regen", "Regenerate", () => act("regenerate")),
     act1("cc-continue", "Continue", () => act("ask", { text: t("Please continue.") })),
     pinBtn(node, m.pinned), act1("cc-del", "Delete", () => act("delete", node)),
-    act1("cc-info", "Details", () => details(r, true))));
+    act1("cc-info", "Details", () => notes("details", r, true))));
   place(node);
   draw(r);
   if (m.sources && m.sources.length) addSources(r, m.sources);
@@ -179,7 +181,7 @@ export function lastMarks() {
 }
 export function draw(r) {
   r.body.replaceChildren(r.text ? markdown(r.text) : r.status === "streaming" ? dots() : el("p", { class: "cc-muted", text: t("(no answer)") }));
-  if (r.verdict && r.status !== "streaming") verdict(r);
+  if (r.verdict && r.status !== "streaming") notes("verdict", r);
   toBottom();
 }
 const frame = (f) => (document.hidden ? setTimeout(f, 60) : requestAnimationFrame(f));
@@ -197,7 +199,7 @@ export function note(r) {
   if (old) old.remove();
   if (NOTES[r.status]) r.node.querySelector(".cc-body").after(el("p", { class: "cc-note", text: t(NOTES[r.status]) }));
 }
-function replaceIn(node, cls, box) {
+export function replaceIn(node, cls, box) {
   const old = node.querySelector("." + cls);
   if (old) old.replaceWith(box);
   else node.querySelector(".cc-meta").before(box);
@@ -209,44 +211,6 @@ export function addSources(r, items) {
   for (const s of items) list.append(el("li", null, link(s.title || s.url, s.url)));
   replaceIn(r.node, "cc-sources", el("div", { class: "cc-sources" }, el("span", { text: t("Sources") }), list));
 }
-// Time to first token, speed and the model that answered, on demand.
-export function details(r, toggle) {
-  const old = r.node.querySelector(".cc-details");
-  if (old && toggle) { old.remove(); return; }
-  if (!old && !toggle && !S.details) return;
-  const m = r.meta || {}, parts = [];
-  if (m.model) parts.push(t("Model: {m}", { m: m.model }));
-  if (m.ttft_ms != null) parts.push(t("first word after {n} ms", { n: m.ttft_ms }));
-  const gen = (m.total_ms || 0) - (m.ttft_ms || 0);
-  if (m.output_tokens && gen > 0) parts.push(t("{n} tokens/s", { n: (m.output_tokens / (gen / 1000)).toFixed(1) }));
-  replaceIn(r.node, "cc-details", el("p", { class: "cc-details", text: parts.join(" · ") || t("No figures for this reply.") }));
-}
-// The groundedness verdict: unsupported sentences marked quietly; for an ungrounded reply, what
-// the best source says instead.
-function verdict(r) {
-  const v = r.verdict;
-  for (const [a, b] of v.unsupported || []) {
-    const want = r.text.slice(a, b).replace(/\]\([^)]*\)|[*_`#>[\]]/g, "").replace(/\s+/g, " ").trim();
-    const w = document.createTreeWalker(r.body, NodeFilter.SHOW_TEXT);
-    for (let n; want && (n = w.nextNode());) {
-      const i = n.data.indexOf(want.slice(0, 40));
-      if (i < 0) continue;
-      const range = document.createRange();
-      range.setStart(n, i);
-      range.setEnd(n, Math.min(n.data.length, i + want.length));
-      const mark = el("span", { class: "cc-unsup", title: t("Not found in our help center") });
-      range.surroundContents(mark);
-      mark.after(el("span", { class: "cc-sr", text: " (" + t("Not found in our help center") + ")" }));
-      break;
-    }
-  }
-  const best = v.best || (r.sources || [])[0];
-  const box = v.grounded === "ungrounded"
-    ? el("div", { class: "cc-verdict" }, el("p", { text: t("This answer was not found in our help center.") }),
-      best ? el("p", null, t("What our help center says:") + " ", best.text ? best.text + " " : "", link(best.title || best.url, best.url)) : null)
-    : v.grounded === "partly" ? el("p", { class: "cc-verdict", text: t("Parts of this answer were not found in our help center.") }) : null;
-  if (box) replaceIn(r.node, "cc-verdict", box);
-}
 export function addRating(r, score) {
   for (const old of V.log.querySelectorAll(".cc-rate")) old.remove();
   const box = el("div", { class: "cc-rate", role: "group", "aria-label": t("Rate this conversation") });
@@ -255,23 +219,11 @@ export function addRating(r, score) {
   else {
     const stars = el("span", { class: "cc-stars" });
     for (let n = 1; n <= 5; n++) {
-      stars.append(el("button", { type: "button", "aria-label": t(["{n} star", "{n} stars"], { n }), text: "★", "data-score": n, onclick: () => { act("rate", n); thanks(n); } }));
+      stars.append(el("button", { type: "button", "aria-label": t(["{n} star", "{n} stars"], { n }), text: "★", "data-score": n, onclick: () => { act("rate", n); thanks(n); V.input.focus(); } }));
     }
     box.append(el("span", { text: t("Was this helpful?") }), stars);
   }
   replaceIn(r.node, "cc-rate", box);
-}
-export function escalate(f, quiet) {
-  const c = Object.assign({}, V.cfg.contact, f.contact || {});
-  const intro = typeof f.message === "string" && !/^[0-9a-f-]{36}$/i.test(f.message) ? f.message : t("It looks like a person could help. You can reach our team:");
-  const list = el("ul");
-  if (c.email) list.append(el("li", null, t("Email:") + " ", link(c.email, "mailto:" + c.email)));
-  if (c.phone) list.append(el("li", null, t("Phone:") + " ", el("a", { href: "tel:" + c.phone.replace(/[^\d+]/g, ""), text: c.phone })));
-  if (c.url && safeUrl(c.url)) list.append(el("li", null, link(t("Help and contact page"), c.url)));
-  if (c.hours) list.append(el("li", { text: t("Hours:") + " " + c.hours }));
-  for (const old of V.log.querySelectorAll(".cc-escalation")) old.remove();
-  place(el("div", { class: "cc-escalation", role: "note" }, el("strong", { text: t("Talk to a person") }), el("p", { text: intro }), list));
-  if (!quiet) announce(intro);
 }
 export function showUsage(u) {
   if (u && u.usage) u = u.usage;

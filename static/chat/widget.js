@@ -1,22 +1,23 @@
-/* Concierge chat widget: the controller. ES modules, no build step; speaks PROTOCOL.md.
- * Rooms: md.js (Markdown as DOM nodes), transport.js (WebSocket and SSE behind one interface),
- * state.js, view.js (the window and its messages), pane.js (conversations and settings),
- * i18n.js (translations), api.js (REST). Settings come from data- attributes on #concierge
- * (the CSP forbids inline scripts and styles). Public API: window.Concierge. */
+/* Concierge chat widget: the controller (PROTOCOL.md). Its rooms: static/chat/README.md. */
 import { el, store, uuid } from "./dom.js";
 import { markdown, safeUrl } from "./md.js";
 import * as i18n from "./i18n.js";
 import { setup, call, get } from "./api.js";
-import { wsTransport, sseTransport } from "./transport.js";
+import { wsTransport } from "./transport.js";
 import { S, sent, users, replies, pending, acked, outbox, on } from "./state.js";
 import * as v from "./view.js";
-import { paneToggle, paneOpen } from "./pane.js";
+
+// The panes (conversations, settings) load on first use: most visitors never open them.
+let pane = null;
+const paneOpen = () => pane && pane.paneOpen();
+async function paneToggle(which, force) {
+  pane = pane || (await import("./pane.js"));
+  pane.paneToggle(which, force);
+}
 
 const t = i18n.t, V = v.V;
 const root = document.getElementById("concierge");
 const D = root ? root.dataset : {};
-const IMAGE_TYPES = ["image/png", "image/jpeg", "image/webp"];
-const LONG_SIDE = 1568; // what vision models use; larger photos are shrunk before sending
 const list = (s) => (s || "").split(",").filter(Boolean);
 const cfg = {
   ws: D.wsPath || "/ws/chat/", sse: D.ssePath || "/api/chat/stream/", api: D.apiPath || "/api/chat/",
@@ -43,11 +44,13 @@ function hello() {
   return f;
 }
 function setSession(id) {
+  // A topic chosen before the conversation existed (it starts with its first question) is its.
+  if (!S.session && id && store.get("universe:null")) { store.set("universe:" + id, store.get("universe:null")); store.set("universe:null", null); }
   S.session = id || null;
   store.set("session", S.session);
 }
 
-// --- Opening, closing ---------------------------------------------------------------------------
+// --- Opening, closing
 function openWin(focus) {
   V.win.hidden = false;
   V.win.classList.remove("cc-min");
@@ -74,7 +77,7 @@ function minimize() {
   if (!min) { S.unread = 0; v.showBadge(); V.input.focus(); }
 }
 
-// --- History ------------------------------------------------------------------------------------
+// --- History
 function showHistory(items) {
   // Questions typed before the connection was ready are not in the history yet: keep them.
   const waiting = [...pending].filter((id) => users.has(id)).map((id) => [id, users.get(id)]);
@@ -94,7 +97,7 @@ function showHistory(items) {
   if (waiting.length) v.typing(true);
   if (items.length) replayConversation(S.session);
   v.lastMarks();
-  for (const r of replies.values()) v.details(r);
+  if (S.details) for (const r of replies.values()) v.notes("details", r);
 }
 async function greet() {
   v.greet(suggestions || []);
@@ -109,7 +112,7 @@ async function replayConversation(id) {
   const c = await get(`sessions/${encodeURIComponent(id)}/`);
   const last = [...replies.values()].pop();
   if (!c || id !== S.session || !last) return;
-  if (c.escalated && !V.log.querySelector(".cc-escalation")) v.escalate({}, true);
+  if (c.escalated && !V.log.querySelector(".cc-escalation")) v.notes("escalate", {}, true);
   if (T.kind === "ws" && (c.rating || last.status === "complete")) v.addRating(last, c.rating);
 }
 function catchUp(items) {
@@ -128,7 +131,7 @@ function reload() {
   T.send(hello()) || T.restart();
 }
 
-// --- Server events (the same objects over the WebSocket and the SSE stream) ---------------------
+// --- Server events (the same objects over the WebSocket and the SSE stream)
 function handle(f) {
   if (f.session && f.type !== "ready" && !S.session) setSession(f.session);
   if (f.message && foreign.has(f.message)) return;
@@ -141,7 +144,7 @@ function handle(f) {
     case "verdict": { const r = replies.get(f.message); if (r) { r.verdict = f; if (r.status !== "streaming") v.draw(r); } return; }
     case "done": return onDone(f);
     case "error": return onError(f);
-    case "escalation": return v.escalate(f);
+    case "escalation": return v.notes("escalate", f);
     case "usage": return v.showUsage(f);
   }
 }
@@ -201,7 +204,7 @@ function onDone(f) {
   v.typing(false);
   v.setBusy(false);
   v.lastMarks();
-  v.details(r);
+  if (S.details) v.notes("details", r);
   if (f.status === "complete") {
     if (T.kind === "ws") v.addRating(r);
   } else if ((f.status === "failed" || f.status === "interrupted") && V.error.hidden) {
@@ -251,7 +254,7 @@ function refuse(id, text) {
   }
 }
 
-// --- Sending ------------------------------------------------------------------------------------
+// --- Sending
 async function submit(text, extra) {
   text = (text == null ? V.input.value : text).trim();
   if (!text || S.busy) return;
@@ -265,7 +268,7 @@ async function submit(text, extra) {
   if (S.editing) {
     const node = S.editing;
     S.editing = null;
-    await removeMessage(node, true);
+    await actions("removeMessage")(node, true);
     while (node.nextSibling) node.nextSibling.remove();
     node.remove();
     replies.forEach((r, id) => { if (!r.node.isConnected) replies.delete(id); });
@@ -299,58 +302,15 @@ function regenerate() {
   v.typing(true);
   send({ type: "regenerate" });
 }
-function readImage(blob) {
-  return new Promise((ok) => { const r = new FileReader(); r.onload = () => ok(r.result); r.readAsDataURL(blob); });
-}
-// Shrink an image to LONG_SIDE on its long side (JPEG for photos); small images go as they are.
-async function shrink(file) {
-  let bmp;
-  try { bmp = await createImageBitmap(file); } catch (e) { return readImage(file); }
-  const scale = Math.min(1, LONG_SIDE / Math.max(bmp.width, bmp.height));
-  if (scale === 1 && file.size < 1048576) return readImage(file);
-  const c = el("canvas", { width: Math.round(bmp.width * scale), height: Math.round(bmp.height * scale) });
-  c.getContext("2d").drawImage(bmp, 0, 0, c.width, c.height);
-  return c.toDataURL(file.type === "image/png" && scale === 1 ? "image/png" : "image/jpeg", 0.85);
-}
 async function pickImage() {
-  const file = V.file.files && V.file.files[0];
-  V.file.value = "";
-  if (!file) return;
-  if (!IMAGE_TYPES.includes(file.type)) return v.showError(t("Attach a PNG, JPEG or WebP image."), null);
-  const url = await shrink(file);
-  if (url.length * 0.75 > cfg.maxImage) return v.showError(t("The image is over {n} MB. Attach a smaller one.", { n: Math.round(cfg.maxImage / 1048576) }), null);
-  v.hideError();
-  v.setAttached({ name: file.name, url });
-  V.input.focus();
+  const { imagePick } = await import("./image.js");
+  const url = await imagePick(V.file, cfg);
+  if (url) { v.hideError(); v.setAttached(url); V.input.focus(); }
 }
 
-// --- Message actions ----------------------------------------------------------------------------
-async function removeMessage(node, quiet) {
-  const id = node.dataset.messageId;
-  if (!id) return;
-  try {
-    await call(`messages/${id}/`, "DELETE");
-    if (!quiet) { v.announce(t("Message deleted.")); reload(); }
-  } catch (e) { v.showError(e.message || t("Something went wrong. Please try again."), null); }
-}
-function edit(node) {
-  V.input.value = node.querySelector(".cc-body").textContent;
-  S.editing = node;
-  V.input.focus();
-}
-async function pin(node, b) {
-  const on = !node.classList.contains("cc-pinned");
-  try {
-    await call(`messages/${node.dataset.messageId}/`, "PATCH", { pinned: on });
-    node.classList.toggle("cc-pinned", on);
-    b.textContent = t(on ? "Unpin" : "Pin");
-    b.setAttribute("aria-pressed", String(on));
-  } catch (e) { v.showError(e.message || t("Something went wrong. Please try again."), null); }
-}
-function copy(r) {
-  const done = () => v.announce(t("Copied."));
-  if (navigator.clipboard) navigator.clipboard.writeText(r.text).then(done, () => {});
-}
+// --- Message actions (loaded on first use)
+const actions = (name) => (...args) => import("./actions.js").then((m) => m[name](...args));
+const notes = (name, ...args) => import("./notes.js").then((m) => m[name](...args));
 function openConversation(id, forget) {
   if (forget !== true && id === S.session && S.shown) return;
   const streaming = !!S.cur;
@@ -384,16 +344,11 @@ async function setLanguage(code) {
   reload();
 }
 function setConn(state) { v.setConn(state); }
-function print() {
-  document.documentElement.classList.add("cc-printing");
-  paneToggle("", false);
-  setTimeout(() => { window.print(); document.documentElement.classList.remove("cc-printing"); }, 50);
-}
-
-// --- Start --------------------------------------------------------------------------------------
-function transport(kind) {
+// --- Start
+async function transport(kind) {
   const common = { onFrame: handle, onState: setConn, session: () => S.session, zone };
   if (kind === "sse") {
+    const { sseTransport } = await import("./sse.js");
     return sseTransport(Object.assign(common, {
       path: cfg.sse, extra: () => ({ page: page(), timezone: zone(), language: i18n.lang }),
       onGone: () => setSession(null), unfinished: (msg) => S.cur || pending.has(msg.id), onLost: lost,
@@ -401,8 +356,8 @@ function transport(kind) {
   }
   return wsTransport(Object.assign(common, { path: cfg.ws, hello, onFallback: () => useSse(), onDrop: dropped }));
 }
-function useSse() {
-  T = transport("sse");
+async function useSse() {
+  T = await transport("sse");
   T.started = true;
   T.start();
 }
@@ -454,7 +409,7 @@ async function mount() {
   v.build(cfg, root);
   v.showBadge();
   setSession(store.get("session"));
-  T = transport(D.forceSse === "true" || store.get("forceSSE") === "1" ? "sse" : "ws");
+  T = await transport(D.forceSse === "true" || store.get("forceSSE") === "1" ? "sse" : "ws");
   on("toggle", () => (V.win.hidden ? openWin(true) : closeWin()));
   on("close", closeWin);
   on("minimize", minimize);
@@ -467,16 +422,18 @@ async function mount() {
   on("universe", (key) => { store.set("universe:" + S.session, key || null); v.showIntro(); });
   on("pane", (force) => paneToggle("list", force));
   on("settings", () => paneToggle("settings"));
-  on("new", (quiet) => openConversation(null, quiet));
+  on("new", (quiet) => { store.set("universe:null", null); openConversation(null, quiet); });
   on("open", (id) => openConversation(id));
-  on("delete", (node) => removeMessage(node));
-  on("edit", edit);
-  on("pin", pin);
-  on("copy", copy);
+  on("delete", actions("removeMessage"));
+  on("edit", actions("edit"));
+  on("pin", actions("pin"));
+  on("copy", (r) => navigator.clipboard && navigator.clipboard.writeText(r.text).then(() => v.announce(t("Copied.")), () => {}));
+  on("reload", reload);
+  on("notes", notes);
   on("theme", setTheme);
   on("language", setLanguage);
-  on("details", (yes) => { S.details = yes; store.set("details", yes ? "1" : null); for (const r of replies.values()) { const d = r.node.querySelector(".cc-details"); if (d && !yes) d.remove(); else v.details(r); } });
-  on("print", print);
+  on("details", (yes) => { S.details = yes; store.set("details", yes ? "1" : null); for (const r of replies.values()) { const d = r.node.querySelector(".cc-details"); if (d && !yes) d.remove(); else if (yes) v.notes("details", r); } });
+  on("print", () => { if (paneOpen()) paneToggle("", false); actions("print")(); });
   setConn("connecting");
   window.Concierge = Object.freeze({ markdown, safeUrl, ask, open: () => openWin(true), close: closeWin });
   window.dispatchEvent(new CustomEvent("concierge:ready"));

@@ -13,7 +13,14 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import start_server
-from tests.browser.widget import ask, conversation, last_reply, open_chat, wait_connected, wait_reply
+from tests.browser.widget import (
+    ask,
+    conversation,
+    last_reply,
+    open_chat,
+    wait_connected,
+    wait_reply,
+)
 
 pytestmark = pytest.mark.slow
 SUGGESTED = "say: We open at nine|say: Prices start at ten"
@@ -21,7 +28,9 @@ SUGGESTED = "say: We open at nine|say: Prices start at ten"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, browser):
-    server = start_server(tmp_path_factory.mktemp("conversations"), CHAT_SUGGESTED_QUESTIONS=SUGGESTED)
+    server = start_server(
+        tmp_path_factory.mktemp("conversations"), CHAT_SUGGESTED_QUESTIONS=SUGGESTED
+    )
     yield server
     server.stop()
 
@@ -91,13 +100,17 @@ def test_rename_open_and_delete_with_undo(page, server):
     page.keyboard.press("Enter")
     expect(page.locator(".cc-conv-title", has_text="Renamed by me")).to_have_count(1)
 
-    page.locator(".cc-conv", has_text="delete me").get_by_role("button", name=re.compile("^Delete")).click()
+    page.locator(".cc-conv", has_text="delete me").get_by_role(
+        "button", name=re.compile("^Delete")
+    ).click()
     expect(page.locator(".cc-undo")).to_contain_text("Conversation deleted.")
     expect(page.locator(".cc-conv")).to_have_count(1)
     page.get_by_role("button", name="Undo").click()
     expect(page.locator(".cc-conv")).to_have_count(2)
 
-    page.locator(".cc-conv", has_text="delete me").get_by_role("button", name=re.compile("^Delete")).click()
+    page.locator(".cc-conv", has_text="delete me").get_by_role(
+        "button", name=re.compile("^Delete")
+    ).click()
     page.wait_for_timeout(5600)  # the undo window passes: now it is deleted on the server
     assert page.request.get(f"/api/chat/sessions/{doomed}/").status == 404
     assert session_id(page) != doomed  # the open conversation was the deleted one
@@ -130,7 +143,7 @@ def test_message_actions_copy_pin_delete_and_edit_the_last_question(page, contex
     expect(page.locator(".cc-user").first.locator(".cc-edit")).to_be_hidden()  # only the last
 
     page.locator(".cc-user").last.locator(".cc-edit").click()
-    assert page.input_value(".cc-input") == "say: a typo question"
+    expect(page.locator(".cc-input")).to_have_value("say: a typo question")
     page.fill(".cc-input", "say: the fixed question")
     page.keyboard.press("Enter")
     expect(wait_reply(page).locator(".cc-body")).to_have_text("the fixed question")
