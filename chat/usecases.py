@@ -92,14 +92,14 @@ async def ask(*, visit: Visit, session: ChatSession | None, incoming: MessageIn)
     stores nothing, not even the new conversation (`session=None`) it would have opened.
     """
     try:
-        exchange = None
-        if session is not None:
-            exchange = await _previous(session, incoming.client_id)
+        exchange, streaming = None, None
+        if session is not None:  # one trip: the same client id seen before, a reply running
+            exchange, streaming = await _previous(session, incoming.client_id)
         if exchange is None:
             if incoming.universe:
                 universe_get(incoming.universe, visit.asker)  # unknown or not theirs: refused
-            if session is not None:
-                await _refuse_if_busy(session)  # before the limits: a refusal costs nothing
+            if streaming is not None:
+                await _refuse_if_busy(streaming)  # before the limits: a refusal costs nothing
             await _check_limits(visit, text=incoming.text)
             if session is None:
                 session = await services.asession_open(owner=visit.owner, session_id=None)
@@ -124,7 +124,7 @@ async def regenerate(*, visit: Visit, session: ChatSession) -> AsyncIterator[dic
     question = await selectors.amessage_last_user(session=session)
     if question is None:
         raise NotFound("There is no question to answer again in this conversation.")
-    await _refuse_if_busy(session)
+    await _refuse_if_busy(await selectors.amessage_streaming(session=session))
     await _check_limits(visit, text=question.text)
     exchange = await services.areply_regenerate(session=session)
     request = _request(visit, session, exchange, exchange.question.client_id or "", regenerate=True)
@@ -243,22 +243,25 @@ async def _check_limits(visit: Visit, *, text: str) -> None:
         )
 
 
-async def _refuse_if_busy(session: ChatSession) -> None:
-    """Raise Busy while a reply is being written in `session`. A reply cut off by a restart is
-    settled first: it must not leave its conversation busy for ever."""
-    streaming = await selectors.amessage_streaming(session=session)
+async def _refuse_if_busy(streaming: ChatMessage | None) -> None:
+    """Raise Busy while `streaming` (the conversation's reply being written) runs. A reply cut
+    off by a restart is settled first: it must not leave its conversation busy for ever."""
     if streaming is not None and (await reap_if_orphaned(streaming)).status == "streaming":
         raise Busy("A reply is still being written in this conversation. Wait or press stop.")
 
 
-def _exchange_previous(session: ChatSession, client_id: str) -> services.Exchange | None:
+def _exchange_previous(
+    session: ChatSession, client_id: str
+) -> tuple[services.Exchange | None, ChatMessage | None]:
+    """The exchange of a client id seen before (else None), and the reply being written in the
+    conversation (else None)."""
     question = selectors.message_by_client_id(session=session, client_id=client_id)
     if question is None:
-        return None
+        return None, selectors.message_streaming(session=session)
     reply = selectors.message_reply(user_message=question)
     if reply is None:
         raise NotFound("That message was already answered and its reply deleted.")
-    return services.Exchange(question, reply, created=False)
+    return services.Exchange(question, reply, created=False), None
 
 
 def _exchange_begin(session: ChatSession, incoming: MessageIn) -> services.Exchange:

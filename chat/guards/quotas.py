@@ -191,7 +191,19 @@ def _refusal(*, quota: Quota, used: Usage, estimated_input_tokens: int) -> str:
     return ""
 
 
+def daily_usages_get(*, owners: list[Owner], day: date) -> list[Usage]:
+    """What each of `owners` used on `day`, in one trip to the database."""
+    return [daily_usage_get(owner=owner, day=day) for owner in owners]
+
+
+def daily_usages_add(*, owners: list[Owner], day: date, **amounts: int) -> None:
+    for owner in owners:
+        daily_usage_add(owner=owner, day=day, **amounts)
+
+
 adaily_usage_get = db_async(daily_usage_get)
+adaily_usages_get = db_async(daily_usages_get)
+adaily_usages_add = db_async(daily_usages_add)
 adaily_usage_add = db_async(daily_usage_add)
 
 
@@ -208,8 +220,9 @@ async def quota_check(
     `estimated_input_tokens` today."""
     now = _now()
     day = local_day(now=now, tz=tz)
-    for counted in _charged(owner, ip):
-        used = await adaily_usage_get(owner=counted, day=day.date)
+    counted_owners = _charged(owner, ip)
+    usages = await adaily_usages_get(owners=counted_owners, day=day.date)
+    for counted, used in zip(counted_owners, usages, strict=True):
         reason = _refusal(
             quota=quota_for(counted), used=used, estimated_input_tokens=estimated_input_tokens
         )
@@ -231,14 +244,13 @@ async def quota_charge(
     """Charge what one reply used (as the provider reported it) to `owner`'s local day, and to
     its IP network's for an anonymous visitor."""
     day = local_day(now=_now(), tz=tz)
-    for counted in _charged(owner, ip):
-        await adaily_usage_add(
-            owner=counted,
-            day=day.date,
-            messages=max(messages, 0),
-            input_tokens=max(input_tokens, 0),
-            output_tokens=max(output_tokens, 0),
-        )
+    await adaily_usages_add(
+        owners=_charged(owner, ip),
+        day=day.date,
+        messages=max(messages, 0),
+        input_tokens=max(input_tokens, 0),
+        output_tokens=max(output_tokens, 0),
+    )
 
 
 def _remaining(limit: int, used: int) -> int | None:

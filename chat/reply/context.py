@@ -26,7 +26,7 @@ from django.db import DatabaseError, close_old_connections
 from chat.providers.base import ImageInput
 from chat.reply.choice import ModelChoice
 from chat.reply.retrieval import Passage, knowledge_version, retrieve
-from chat.reply.routing import Route, route_question
+from chat.reply.routing import DEFAULT_ROUTE, Route, route_question, routing_enabled
 from chat.reply.universes import (
     ContextPart,
     ContextRequest,
@@ -125,6 +125,8 @@ async def _route(material: ReplyMaterial, page: dict) -> tuple[Route, Universe]:
         universe = universe_get(material.universe, material.asker)
         return Route(universe=universe.key, method="chosen", confidence=1.0), universe
     open_universes = universe_list(material.asker)
+    if not routing_enabled():
+        return DEFAULT_ROUTE, universe_get(DEFAULT_ROUTE.universe, material.asker)
     try:
         route = await _in_pool(
             route_question, material.question.text, page=page, universes=open_universes
@@ -137,9 +139,15 @@ async def _route(material: ReplyMaterial, page: dict) -> tuple[Route, Universe]:
 
 async def _parts(universe: Universe, request: ContextRequest) -> list[ContextPart]:
     """The universe's loader and its context sources, in parallel, each under its deadline."""
-    jobs = [("universe:" + universe.key, _deadline(None), partial(_load_cached, universe, request))]
+    jobs = []
+    if universe.loader:
+        jobs.append(
+            ("universe:" + universe.key, _deadline(None), partial(_load_cached, universe, request))
+        )
     for source in context_sources_for(universe.key):
         jobs.append((source.key, _deadline(source.deadline), partial(source.function, request)))
+    if not jobs:
+        return []
     results = await asyncio.gather(*(_bounded(key, limit, job) for key, limit, job in jobs))
     return [part for part in results if part is not None]
 

@@ -38,6 +38,10 @@ def _router(path: str) -> Router | None:
     return import_string(path) if path else None
 
 
+def routing_enabled() -> bool:
+    return _router(getattr(settings, "CHAT_INTENT_ROUTER", "")) is not None
+
+
 def route_question(question: str, *, page: dict, universes: list[Universe]) -> Route:
     """Route `question` among `universes` (those open to the asker). Never raises: a router
     that fails leaves the question in the default universe."""

@@ -35,6 +35,16 @@ def counter_for(model: str) -> Counter:
     return _local[model] or estimate_tokens
 
 
+def counter_loaded(model: str) -> Counter | None:
+    """The counter for `model` if it needs no loading now (None: call `counter_for` off the
+    event loop)."""
+    if model != settings.LOCAL_MODEL_ALIAS:
+        return estimate_tokens
+    if model in _local:
+        return _local[model] or estimate_tokens
+    return None
+
+
 def _gguf_counter() -> Counter | None:
     """Count with the GGUF file's own vocabulary (llama.cpp's low-level API, vocabulary only:
     no weights, no context; about 0.5 ms for 1,500 characters)."""
