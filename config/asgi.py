@@ -19,24 +19,27 @@ from config.proxy import TrustedProxies  # noqa: E402
 
 
 def _warm_up_knowledge() -> None:
-    """Load the embedding model and build the search index before the first question needs
-    them (3 to 10 s), in the background so the server starts listening at once."""
-    import threading
+    """Load the embedding model, build the search index and the router's example vectors before
+    daphne listens: a process that accepts connections answers at once, so a load balancer never
+    sends a question to a cold one (well under a second for search; the router's examples take
+    a few seconds on a busy CPU)."""
+    import time
+
+    import structlog
 
     from knowledge import routing
     from knowledge.search import warm_up
 
-    def run() -> None:
-        try:
-            warm_up()
-            if settings.CHAT_INTENT_ROUTER:
-                routing.warm_up()
-        except Exception:  # noqa: BLE001 - search loads lazily on the first question instead
-            import structlog
-
-            structlog.get_logger(__name__).warning("knowledge_warm_up_failed", exc_info=True)
-
-    threading.Thread(target=run, name="knowledge-warm-up", daemon=True).start()
+    started = time.monotonic()
+    try:
+        warm_up()
+        if settings.CHAT_INTENT_ROUTER:
+            routing.warm_up()
+    except Exception:  # noqa: BLE001 - search loads lazily on the first question instead
+        structlog.get_logger(__name__).warning("knowledge_warm_up_failed", exc_info=True)
+        return
+    ms = round((time.monotonic() - started) * 1000)
+    structlog.get_logger(__name__).info("knowledge_warmed_up", ms=ms)
 
 
 if settings.KNOWLEDGE_WARM_UP and "knowledge" in settings.INSTALLED_APPS:

@@ -31,8 +31,8 @@ log = structlog.get_logger(__name__)
 DIMENSIONS = 384
 TITLE_WEIGHT = 0.3
 RECIPE = f"all-MiniLM-L6-v2:title{TITLE_WEIGHT}+full"
-# Texts of one forward pass, sorted by length: small batches keep the arrays in the CPU's caches.
-BATCH_SIZE = 8
+# Padded tokens of one forward pass (texts sorted by length): arrays stay in the CPU's caches.
+BATCH_TOKENS = 2048
 QUERY_CACHE_SIZE = 512
 
 _lock = threading.Lock()
@@ -109,14 +109,15 @@ def encode_entries(entries: Sequence[tuple[str, str, str]]) -> np.ndarray | None
         return None
     if not entries:
         return np.zeros((0, DIMENSIONS), dtype=np.float32)
-    titles, fulls = zip(*(entry_texts(t, b, k) for t, b, k in entries), strict=True)
-    title_vectors = _encode_batch(model, list(titles))
-    full_vectors = _encode_batch(model, list(fulls))
-    return (TITLE_WEIGHT * title_vectors + (1 - TITLE_WEIGHT) * full_vectors).astype(np.float32)
+    pairs = [entry_texts(t, b, k) for t, b, k in entries]
+    unique = list(dict.fromkeys(text for pair in pairs for text in pair))  # a bare title: once
+    vectors = dict(zip(unique, _encode_batch(model, unique), strict=True))
+    mixed = [TITLE_WEIGHT * vectors[t] + (1 - TITLE_WEIGHT) * vectors[f] for t, f in pairs]
+    return np.stack(mixed).astype(np.float32)
 
 
 def _encode_batch(model: SentenceEncoder, texts: list[str]) -> np.ndarray:
-    return model.encode(texts, batch_size=BATCH_SIZE)
+    return model.encode(texts, batch_tokens=BATCH_TOKENS)
 
 
 def encode_query(text: str) -> np.ndarray | None:

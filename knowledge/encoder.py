@@ -86,18 +86,19 @@ class SentenceEncoder:
             tensors[f"{prefix}embeddings.LayerNorm.bias"],
         )
 
-    def encode(self, texts: Sequence[str], *, batch_size: int = 64) -> np.ndarray:
+    def encode(self, texts: Sequence[str], *, batch_tokens: int = 2048) -> np.ndarray:
         """Return one unit-length float32 row per text, in order.
 
-        Texts are batched by token length (as sentence-transformers does), so padding stays short.
+        Texts are sorted by token length (as sentence-transformers does), so padding stays
+        short, and batched up to `batch_tokens` padded tokens: 8 texts of 256 tokens or 64
+        short questions per forward pass, small enough to stay in the CPU's caches.
         """
         if not texts:
             return np.zeros((0, self.dimensions), dtype=np.float32)
         encodings = self.tokenizer.encode_batch(list(texts))
         order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
         vectors = np.empty((len(texts), self.dimensions), dtype=np.float32)
-        for start in range(0, len(order), batch_size):
-            rows = order[start : start + batch_size]
+        for rows in _batches(order, [len(e.ids) for e in encodings], batch_tokens):
             ids, mask = _padded([encodings[i].ids for i in rows])
             vectors[rows] = self._pool(self._forward(ids, mask), mask)
         return vectors
@@ -227,6 +228,17 @@ def _read_json(path: Path) -> dict | list:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise EncoderError(f"cannot read {path}: {exc}") from exc
+
+
+def _batches(order: list[int], lengths: list[int], budget: int) -> list[list[int]]:
+    """Split `order` (sorted by length) into runs whose padded size stays within `budget`."""
+    batches: list[list[int]] = []
+    for i in order:
+        if batches and lengths[i] * (len(batches[-1]) + 1) <= budget:
+            batches[-1].append(i)
+        else:
+            batches.append([i])
+    return batches
 
 
 def _padded(rows: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
