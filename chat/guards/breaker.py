@@ -24,6 +24,7 @@ import structlog
 from django.conf import settings
 
 from chat.providers.base import ErrorKind, ProviderError
+from chat.signals import breaker_changed, send_now
 
 log = structlog.get_logger(__name__)
 
@@ -82,6 +83,7 @@ class CircuitBreaker:
                     return False
                 self._state = HALF_OPEN
                 log.info("breaker_half_open", breaker=self.name)
+                _announce(self.name, HALF_OPEN)
             elif now - self._probe_started < self.reset_timeout:
                 return False  # a probe is in flight
             self._probe_started = now
@@ -91,6 +93,7 @@ class CircuitBreaker:
         with self._lock:
             if self._state != CLOSED:
                 log.info("breaker_closed", breaker=self.name, was=self._state)
+                _announce(self.name, CLOSED)
             self._state = CLOSED
             self._failures = 0
             self._opened_at = self._probe_started = None
@@ -113,6 +116,7 @@ class CircuitBreaker:
             consecutive_failures=self._failures,
             retry_in_s=self.reset_timeout,
         )
+        _announce(self.name, OPEN)
 
     def snapshot(self) -> dict:
         """State for /api/health/: `opened_at` is ISO 8601 UTC (or None), `retry_in` seconds
@@ -131,6 +135,11 @@ class CircuitBreaker:
                 "opened_at": opened_at,
                 "retry_in": retry_in or 0.0,
             }
+
+
+def _announce(provider: str, state: str) -> None:
+    """Tell metrics listeners (cheap, in place; a failing listener is logged, never raised)."""
+    send_now(breaker_changed, provider=provider, state=state)
 
 
 _registry: dict[str, CircuitBreaker] = {}

@@ -142,3 +142,24 @@ def test_the_registry_keeps_one_breaker_per_provider_from_settings(settings):
         assert snapshot["anthropic"]["state"] == "closed"
     finally:
         breakers_reset()
+
+
+def test_state_changes_are_signalled_for_metrics():
+    from chat.signals import breaker_changed
+
+    heard = []
+
+    def listener(sender, provider, state, **kwargs):
+        heard.append((provider, state))
+
+    breaker_changed.connect(listener, dispatch_uid="test-breaker-changed")
+    try:
+        clock = [0.0]
+        breaker = CircuitBreaker("p", failure_threshold=1, reset_timeout=5, clock=lambda: clock[0])
+        breaker.record_failure()
+        clock[0] = 6
+        assert breaker.allow()
+        breaker.record_success()
+    finally:
+        breaker_changed.disconnect(dispatch_uid="test-breaker-changed")
+    assert heard == [("p", "open"), ("p", "half_open"), ("p", "closed")]
