@@ -83,7 +83,6 @@ def test_another_visitors_conversation_is_not_found_on_every_verb():
         me.delete(base),
         me.get(base + "messages/"),
         me.get(base + "export.md"),
-        me.post(base + "stop/"),
         patch(me, f"/api/chat/messages/{message.id}/", {"pinned": True}),
         me.delete(f"/api/chat/messages/{message.id}/"),
         me.get(f"/api/chat/messages/{message.id}/image"),
@@ -94,6 +93,17 @@ def test_another_visitors_conversation_is_not_found_on_every_verb():
     theirs.refresh_from_db()
     assert (theirs.title, theirs.pinned, theirs.messages.count()) == ("secret question", False, 2)
     assert me.get("/api/chat/sessions/", {"q": "secret"}).json()["sessions"] == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_another_visitor_cannot_stop_a_reply_in_my_conversation():
+    """The stop endpoint is async (its own database connection): a transactional test."""
+    theirs = conversation(Owner(None, "visitor-b"), "secret question", "secret answer")
+
+    answer = browser("visitor-a").post(f"/api/chat/sessions/{theirs.id}/stop/")
+
+    assert answer.status_code == 404
+    assert answer.json()["error"]["code"] == "not_found"
 
 
 def test_a_signed_in_users_conversation_is_not_reachable_from_their_old_visitor_key(alice):

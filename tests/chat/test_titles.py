@@ -12,8 +12,25 @@ from chat.models import ChatSession
 from chat.providers import ErrorKind, ProviderError
 from chat.signals import Asker, FinishedReply, reply_finished
 from chat.titles import title_clean
+from tests.chat.fakes import FakeProvider
 
 pytestmark = [pytest.mark.django_db]
+
+
+class TitleModel(FakeProvider):
+    """The scripted fake, built the way the registry builds providers (key and base URL)."""
+
+    @classmethod
+    def from_settings(cls, **kwargs) -> TitleModel:
+        return super().from_settings()
+
+
+@pytest.fixture
+def fake_provider(fake_provider, settings):
+    settings.CHAT_PROVIDERS = {**settings.CHAT_PROVIDERS, "titles": f"{__name__}.TitleModel"}
+    settings.CHAT_PROVIDER = "titles"
+    settings.CHAT_TITLES_BY_MODEL = True  # the suite turns titles off for every other test
+    return fake_provider
 
 
 def first_exchange(question: str = "hi, what time do you open on saturdays please?"):
@@ -71,6 +88,16 @@ def test_a_rename_is_never_overwritten(fake_provider):
     assert fake_provider.calls == []  # not even asked
 
 
+def test_titles_by_the_model_can_be_turned_off(fake_provider, settings):
+    settings.CHAT_TITLES_BY_MODEL = False
+    session, exchange = first_exchange()
+
+    reply_finished.send(sender="chat", reply=finished(session, exchange))
+
+    assert title_of(session) == "hi, what time do you open on saturdays please?"
+    assert fake_provider.calls == []
+
+
 def test_only_the_first_complete_reply_makes_a_title(fake_provider):
     session, exchange = first_exchange()
     reply_finished.send(sender="chat", reply=finished(session, exchange, status="stopped"))
@@ -91,3 +118,27 @@ def test_only_the_first_complete_reply_makes_a_title(fake_provider):
 )
 def test_the_models_answer_is_cleaned_or_refused(raw, title):
     assert title_clean(raw) == title
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_real_reply_gets_its_title_in_the_background_without_waiting_for_it(
+    fake_provider, connect
+):
+    from channels.db import database_sync_to_async
+
+    from chat.signals import signals_wait_idle
+
+    fake_provider.enqueue(["We open ", "at nine."])  # the reply
+    fake_provider.enqueue([2.0, "Opening hours"])  # the title, from a slow model
+    client = await connect()
+    await client.hello()
+    await client.ask("when do you open on saturday?")
+
+    events = await client.receive_until("done", timeout=3)  # not held up by the slow title
+
+    assert events[-1]["status"] == "complete"
+    session_id = events[0].get("session") or client.session
+    first_words = await database_sync_to_async(title_of)(ChatSession(pk=session_id))
+    assert first_words == "when do you open on saturday?"
+    await signals_wait_idle()
+    assert await database_sync_to_async(title_of)(ChatSession(pk=session_id)) == "Opening hours"
