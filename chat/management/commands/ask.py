@@ -102,15 +102,18 @@ async def stream_answer(
 
 @contextmanager
 def quiet_provider_logs(quiet: bool) -> Iterator[None]:
-    """Hold back the providers' retry warnings: at a terminal, the one error line says it all."""
-    logger = logging.getLogger("chat.providers")
-    previous = logger.level
+    """Hold back warnings (provider retries, a database not migrated yet, an unreadable admin
+    setting): at a terminal, the answer or the one error line says it all (-v 2 shows them)."""
+    loggers = [logging.getLogger(name) for name in ("chat", "knowledge", "telemetry")]
+    previous = [logger.level for logger in loggers]
     if quiet:
-        logger.setLevel(logging.ERROR)
+        for logger in loggers:
+            logger.setLevel(logging.ERROR)
     try:
         yield
     finally:
-        logger.setLevel(previous)
+        for logger, level in zip(loggers, previous, strict=True):
+            logger.setLevel(level)
 
 
 class Command(BaseCommand):
