@@ -40,6 +40,7 @@ DEFAULT_REPLY = (
     "Ask me anything else and I will give you this same answer, one word at a time."
 )
 SAY = "say:"
+DATA_CLOSE = "<</visitor-data>>"  # chat.reply.prompt.DATA_CLOSE: the question follows it
 FAIL = "fail:"
 PIECE_CHARS = 3
 
@@ -61,7 +62,8 @@ class ScriptedProvider(Provider):
     async def _stream(
         self, *, model: str, messages: list[PromptMessage], options: GenerationOptions
     ) -> AsyncIterator[StreamEvent]:
-        question = next((m.content for m in reversed(messages) if m.role == "user"), "")
+        turn = next((m.content for m in reversed(messages) if m.role == "user"), "")
+        question = turn.rsplit(DATA_CLOSE, 1)[-1].strip()  # after the visitor's data section
         pieces, fails = script_for(question)
         delay = float(os.environ.get("SCRIPTED_TOKEN_DELAY", "0.05"))
         for piece in pieces:
