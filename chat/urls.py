@@ -1,10 +1,11 @@
 from django.urls import path
 
-from chat import ask_about, views
+from chat import ask_about, openapi, views
 from chat.live import sse
 
 urlpatterns = [
     path("api/health/", views.health, name="health"),
+    path("api/schema/", openapi.schema, name="api-schema"),  # OpenAPI 3.1 (chat/openapi.py)
     path("api/chat/stream/", sse.stream, name="chat-stream"),
     path("api/chat/sessions/", views.sessions, name="chat-sessions"),
     path("api/chat/sessions/<uuid:session_id>/", views.session_detail, name="chat-session"),
