@@ -287,11 +287,11 @@ def replies_supersede(*, reply_id) -> int:
     )
 
 
-def message_interrupt_orphan(*, message_id) -> ChatMessage:
-    """Mark a reply that a dead process left `streaming` as `interrupted` (once; a reply that
-    finished meanwhile is returned as it is)."""
+def message_interrupt_orphan(*, message_id, text: str = "") -> ChatMessage:
+    """Mark a reply that a dead process left `streaming` as `interrupted`, keeping the `text`
+    its clients were shown (once; a reply that finished meanwhile is returned as it is)."""
     try:
-        return _interrupt(message_id)
+        return _interrupt(message_id, text=text)
     except InvalidTransition:
         return ChatMessage.objects.get(id=message_id)
 
@@ -313,11 +313,11 @@ def messages_reap_stale(*, older_than: timedelta) -> int:
     return count
 
 
-def _interrupt(message_id) -> ChatMessage:
+def _interrupt(message_id, *, text: str = "") -> ChatMessage:
     return message_finish(
         message_id=message_id,
         status=ChatMessage.Status.INTERRUPTED,
-        text="",
+        text=text,
         error_code="internal",
         error="The server restarted while this reply was being written. Press retry.",
     )

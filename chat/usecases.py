@@ -177,15 +177,22 @@ async def reply_events(
 ) -> AsyncIterator[dict]:
     """The events of an existing reply: from its stream if a process still has it, else rebuilt
     from the stored row (a reply left `streaming` by a dead process is marked interrupted)."""
-    live = await streams.stream_subscribe(str(reply.id), after_seq=after_seq)
+    live = await streams.stream_subscribe(str(reply.id), after_seq=None)
     if live is None:
         return _stored(visit, reply, after_seq)
     return _until_done(visit, live, reply, after_seq)
 
 
 async def _until_done(visit, live, reply: ChatMessage, after_seq) -> AsyncIterator[dict]:
+    """Relay the events the client lacks; keep every token seen, so that if the process writing
+    the reply dies, what its visitors were shown is stored with the interrupted reply."""
+    pieces: list[str] = []
     seq = after_seq
     async for event in live:
+        if event["type"] == "token":
+            pieces.append(event["text"])
+        if not streams.wanted(event, after_seq):
+            continue
         yield event
         if event["type"] == "done":
             return
@@ -194,12 +201,12 @@ async def _until_done(visit, live, reply: ChatMessage, after_seq) -> AsyncIterat
         elif event["type"] == "start" and seq is None:
             seq = -1
     # The stream vanished before `done`: the process generating the reply died.
-    async for event in _stored(visit, reply, seq):
+    async for event in _stored(visit, reply, seq, partial="".join(pieces)):
         yield event
 
 
-async def _stored(visit: Visit, reply: ChatMessage, after_seq) -> AsyncIterator[dict]:
-    reply = await reap_if_orphaned(reply)
+async def _stored(visit: Visit, reply: ChatMessage, after_seq, *, partial: str = ""):
+    reply = await reap_if_orphaned(reply, partial=partial)
     if reply.status == ChatMessage.Status.STREAMING:
         return
     reply = await selectors.amessage_for_replay(message_id=reply.id)
@@ -208,16 +215,17 @@ async def _stored(visit: Visit, reply: ChatMessage, after_seq) -> AsyncIterator[
         yield event
 
 
-async def reap_if_orphaned(reply: ChatMessage) -> ChatMessage:
+async def reap_if_orphaned(reply: ChatMessage, *, partial: str = "") -> ChatMessage:
     """Mark a reply `interrupted` when it is still `streaming` but no process holds its stream
-    (a server restarted mid-reply). Left alone while that cannot be known (Redis down), and,
-    with Redis, while it is younger than a running stream's time to live."""
+    (a server died mid-reply), keeping the `partial` text its visitors were shown. Left alone
+    while that cannot be known (Redis down), and, with Redis, while it is younger than a running
+    stream's time to live."""
     if await streams.stream_exists(str(reply.id)) is not False:
         return reply
     age = (timezone.now() - reply.created_at).total_seconds()
-    if settings.REDIS_URL and age < streams.ALIVE_TTL_MS / 1000 + 5:
+    if settings.REDIS_URL and age < streams.ALIVE_TTL_MS / 1000 + 5 and not partial:
         return reply
-    return await services.amessage_interrupt_orphan(message_id=reply.id)
+    return await services.amessage_interrupt_orphan(message_id=reply.id, text=partial)
 
 
 async def _check_limits(visit: Visit, *, text: str) -> None:
