@@ -109,6 +109,7 @@ def test_escape_closes_the_pane_first_and_a_reply_is_announced_once(page):
     assert page.locator(".cc-log").get_attribute("aria-live") == "off"
 
     page.click(".cc-list-btn")
+    expect(page.locator(".cc-search")).to_be_focused()  # the pane loads on first use
     page.keyboard.press("Escape")
     expect(page.locator(".cc-pane")).to_be_hidden()
     expect(page.locator(".cc-window")).to_be_visible()
