@@ -24,20 +24,20 @@ def test_the_command_prints_every_part_with_its_source_and_tokens():
         "prompt_preview",
         "Which tulips?",
         "--universe",
-        "garden",
+        "plantshop",
         "--page",
-        "/garden/",
+        "/plantshop/",
         "--context",
         json.dumps({"chart": "stock"}),
         stdout=out,
     )
     text = out.getvalue()
-    assert "universe: garden (chosen" in text
+    assert "universe: plantshop (chosen" in text
     for source in (
         "persona",
         "asker",
-        "garden.summary",
-        "garden.stock",
+        "plantshop.summary",
+        "plantshop.stock",
         "page",
         "client.context",
         "question",
@@ -63,8 +63,8 @@ def test_the_inspector_is_for_staff_with_the_permission(client, django_user_mode
     boss = django_user_model.objects.create_superuser("boss", "b@example.com", "pw")
     client.force_login(boss)
     response = client.get(
-        url, {"question": "Which tulips?", "universe": "garden", "page_url": "/garden/"}
+        url, {"question": "Which tulips?", "universe": "plantshop", "page_url": "/plantshop/"}
     )
     html = response.content.decode()
     assert response.status_code == 200
-    assert 'id="prompt-parts"' in html and "garden.stock" in html and "Roses bloom" in html
+    assert 'id="prompt-parts"' in html and "plantshop.stock" in html and "Roses bloom" in html

@@ -43,7 +43,7 @@ def plugin_behaviour(settings):
     loaders.BEHAVIOUR.update(saved)
 
 
-def material(text="Which tulips?", universe="garden", asker=VISITOR, context=None):
+def material(text="Which tulips?", universe="plantshop", asker=VISITOR, context=None):
     question = ChatMessage(role="user", text=text, metadata={"context": context or {}})
     return ReplyMaterial(
         question=question,
@@ -57,7 +57,7 @@ def material(text="Which tulips?", universe="garden", asker=VISITOR, context=Non
 
 
 async def gather(**kwargs):
-    page = kwargs.pop("page", {"url": "/garden/", "title": "Garden"})
+    page = kwargs.pop("page", {"url": "/plantshop/", "title": "Garden"})
     return await context_gather(
         material=material(**kwargs),
         page=page,
@@ -68,12 +68,12 @@ async def gather(**kwargs):
 
 def test_an_app_registers_its_universes_from_ready():
     keys = [u.key for u in universe_list(VISITOR)]
-    assert "garden" in keys and "general" in keys
+    assert "plantshop" in keys and "general" in keys
     assert "staff-notes" not in keys  # for staff only
     assert "staff-notes" in [u.key for u in universe_list(STAFF)]
-    assert universe_get("garden").as_dict() == {
-        "key": "garden",
-        "label": "Garden shop",
+    assert universe_get("plantshop").as_dict() == {
+        "key": "plantshop",
+        "label": "Plant shop",
         "intro": "Plants, seeds and what grows where.",
     }
 
@@ -88,14 +88,14 @@ def test_unknown_and_forbidden_universes_are_clear_errors():
 async def test_the_loader_and_the_context_source_both_reach_the_reply():
     reply_input = await gather()
     sources = [p.source for p in reply_input.parts]
-    assert sources == ["garden.summary", "garden.stock"]
-    assert reply_input.universe.key == "garden" and reply_input.route.method == "chosen"
+    assert sources == ["plantshop.summary", "plantshop.stock"]
+    assert reply_input.universe.key == "plantshop" and reply_input.route.method == "chosen"
 
 
 async def test_a_failing_source_is_skipped_and_the_reply_goes_on(plugin_behaviour):
     plugin_behaviour["stock_fails"] = True
     reply_input = await gather()
-    assert [p.source for p in reply_input.parts] == ["garden.summary"]
+    assert [p.source for p in reply_input.parts] == ["plantshop.summary"]
 
 
 async def test_a_late_source_costs_no_more_than_its_deadline(plugin_behaviour, settings):
@@ -104,7 +104,7 @@ async def test_a_late_source_costs_no_more_than_its_deadline(plugin_behaviour, s
     started = time.monotonic()
     reply_input = await gather()
     elapsed = time.monotonic() - started
-    assert [p.source for p in reply_input.parts] == ["garden.summary"]
+    assert [p.source for p in reply_input.parts] == ["plantshop.summary"]
     assert elapsed < 0.2 + 0.5, elapsed
 
 
@@ -115,7 +115,7 @@ async def test_the_loader_is_cached_per_universe_and_owner_until_invalidated(plu
     await gather(asker=Asker(user_id=None, visitor_key="v2", kind="anonymous"))
     assert loaders.CALLS["summary"] == 2  # another owner has their own entry
     plugin_behaviour["summary"] = "Roses bloom in May."
-    universe_invalidate("garden")
+    universe_invalidate("plantshop")
     reply_input = await gather()
     assert loaders.CALLS["summary"] == 3
     assert reply_input.parts[0].text == "Roses bloom in May."
@@ -128,8 +128,8 @@ async def test_an_oversized_loader_is_cut_to_the_budget_least_important_first(pl
     kept = builder.universe_parts(reply_input)
     assert sum(p.tokens for p in kept) <= reply_input.universe.token_budget + 10  # + titles
     by_source = {p.source: p.text for p in kept}
-    assert by_source["garden.stock"].endswith("Tulip bulbs: 40 in stock.")  # priority 90: whole
-    summary = by_source["garden.summary"]
+    assert by_source["plantshop.stock"].endswith("Tulip bulbs: 40 in stock.")  # priority 90: whole
+    summary = by_source["plantshop.summary"]
     assert summary.endswith(" …") and not summary[:-2].endswith(("Ros", "tuli"))  # whole words
 
 
@@ -218,13 +218,13 @@ def test_the_loader_cache_is_shared_by_processes_and_invalidated_for_all():
         assert done.returncode == 0, done.stderr[-2000:]
         return done.stdout.strip().splitlines()[-1]
 
-    client.set("plugin:garden", "v1")
+    client.set("plugin:plantshop", "v1")
     assert probe("load") == "v1"  # process A loads and caches
-    client.set("plugin:garden", "v2")  # the host's data changes, nobody says so yet
+    client.set("plugin:plantshop", "v2")  # the host's data changes, nobody says so yet
     assert probe("load") == "v1"  # process B gets A's cached result
-    assert int(client.get("plugin:garden:calls")) == 1
+    assert int(client.get("plugin:plantshop:calls")) == 1
     probe("invalidate")  # the host app says its data changed
     assert probe("load") == "v2"  # process C loads afresh
-    assert int(client.get("plugin:garden:calls")) == 2
+    assert int(client.get("plugin:plantshop:calls")) == 2
     client.flushdb()
     client.close()

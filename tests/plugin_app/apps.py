@@ -11,11 +11,11 @@ class PluginAppConfig(AppConfig):
 
         universe_register(
             Universe(
-                key="garden",
-                label="Garden shop",
+                key="plantshop",
+                label="Plant shop",
                 intro="Plants, seeds and what grows where.",
                 token_budget=120,
-                loader=loaders.garden_summary,
+                loader=loaders.plantshop_summary,
                 examples=("Which seeds grow in shade?", "When do I plant tulips?"),
                 order=200,
             )
@@ -29,4 +29,4 @@ class PluginAppConfig(AppConfig):
                 loader="tests.plugin_app.loaders.staff_notes",
             )
         )
-        context_source_register("garden.stock", loaders.garden_stock, universes=("garden",))
+        context_source_register("plantshop.stock", loaders.plantshop_stock, universes=("plantshop",))

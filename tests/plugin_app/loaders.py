@@ -1,7 +1,7 @@
 """Loaders whose behaviour a test sets: what they return, how long they take, whether they fail.
 
-`BEHAVIOUR` is read at call time. With `REDIS_URL` set, the garden summary also reads its text
-from Redis (key `plugin:garden`), so that two processes share "the host's data".
+`BEHAVIOUR` is read at call time. With `REDIS_URL` set, the plantshop summary also reads its text
+from Redis (key `plugin:plantshop`), so that two processes share "the host's data".
 """
 
 from __future__ import annotations
@@ -20,24 +20,24 @@ BEHAVIOUR: dict = {
 CALLS: dict[str, int] = {"summary": 0, "stock": 0}
 
 
-def garden_summary(request: ContextRequest) -> ContextPart:
+def plantshop_summary(request: ContextRequest) -> ContextPart:
     CALLS["summary"] += 1
     text = BEHAVIOUR["summary"]
     if os.environ.get("PLUGIN_REDIS_URL"):
         import redis
 
         client = redis.Redis.from_url(os.environ["PLUGIN_REDIS_URL"])
-        client.incr("plugin:garden:calls")
-        text = (client.get("plugin:garden") or b"").decode()
-    return ContextPart(source="garden.summary", title="Garden shop", text=text, priority=10)
+        client.incr("plugin:plantshop:calls")
+        text = (client.get("plugin:plantshop") or b"").decode()
+    return ContextPart(source="plantshop.summary", title="Plant shop", text=text, priority=10)
 
 
-def garden_stock(request: ContextRequest) -> ContextPart | None:
+def plantshop_stock(request: ContextRequest) -> ContextPart | None:
     CALLS["stock"] += 1
     time.sleep(BEHAVIOUR["stock_delay"])
     if BEHAVIOUR["stock_fails"]:
         raise RuntimeError("the stock service is down")
-    return ContextPart(source="garden.stock", title="Stock", text=BEHAVIOUR["stock"], priority=90)
+    return ContextPart(source="plantshop.stock", title="Stock", text=BEHAVIOUR["stock"], priority=90)
 
 
 def staff_notes(request: ContextRequest) -> str:

@@ -1,4 +1,4 @@
-"""`python -m tests.plugin_app.probe load|invalidate`: one process's view of the garden universe
+"""`python -m tests.plugin_app.probe load|invalidate`: one process's view of the plantshop universe
 (prints the loader's text as a reply would get it). Used by the two-process cache test."""
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from chat.signals import Asker  # noqa: E402
 ASKER = Asker(user_id=None, visitor_key="probe-visitor", kind="anonymous")
 
 if sys.argv[1] == "invalidate":
-    universe_invalidate("garden")
+    universe_invalidate("plantshop")
     print("invalidated")
 else:
-    universe = universe_get("garden", ASKER)
-    part = _load_cached(universe, ContextRequest(question="q", universe="garden", asker=ASKER))
+    universe = universe_get("plantshop", ASKER)
+    part = _load_cached(universe, ContextRequest(question="q", universe="plantshop", asker=ASKER))
     print(part.text if part else "")
