@@ -74,16 +74,26 @@ TEMPLATES = [
 DATABASES = {
     "default": env.db_url("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
 }
-# SQLite: reuse connections. Chat reaches the database through database_sync_to_async, which
-# otherwise opens a connection and re-runs the PRAGMAs for every call: 35 ms of a 55 ms time to
-# first token in bench/consumer_ttft.py. PostgreSQL: none by default, as Django advises under
-# ASGI (each HTTP request runs its sync code on a thread of its own, so persistent per-thread
-# connections would pile up); put PgBouncer in front for many processes.
+# SQLite: reuse connections. Chat reaches the database through chat.db, which otherwise opens a
+# connection and re-runs the PRAGMAs for every call: 35 ms of a 55 ms time to first token in
+# bench/consumer_ttft.py. PostgreSQL: psycopg's connection pool (Django 5.2), so a call borrows
+# an open connection instead of opening one (opening cost a third of the database thread's time
+# under load: bench/README.md); a pool needs CONN_MAX_AGE 0 (a connection goes back to the pool
+# after each call). DATABASE_POOL=false turns it off (then PgBouncer in front, as before).
 _sqlite = DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
-DATABASES["default"]["CONN_MAX_AGE"] = env.int(
-    "DATABASE_CONN_MAX_AGE", default=60 if _sqlite else 0
+_pooled = not _sqlite and env.bool("DATABASE_POOL", default=True)
+DATABASES["default"]["CONN_MAX_AGE"] = (
+    0 if _pooled else env.int("DATABASE_CONN_MAX_AGE", default=60 if _sqlite else 0)
 )
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = not _pooled  # the pool checks connections itself
+if _pooled:
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": env.int("DATABASE_POOL_MIN_SIZE", default=2),
+        "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=20),
+        "timeout": env.float("DATABASE_POOL_TIMEOUT", default=10.0),
+    }
+# Threads that chat's database calls run on (chat/db.py), per process.
+CHAT_DB_THREADS = env.int("CHAT_DB_THREADS", default=8)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the chat consumer's writes and page reads overlap; wait instead of failing on locks.
     # IMMEDIATE: a transaction takes the write lock when it begins, so concurrent writers wait
@@ -259,6 +269,9 @@ REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=0.5)
 
 # Seconds a finished reply's events stay available for resuming (in process, or in Redis).
 CHAT_STREAM_RETENTION = env.int("CHAT_STREAM_RETENTION", default=600)
+# A WebSocket or SSE reader this many milliseconds behind a running reply (under load) gets the
+# tokens waiting for it joined into one frame (same text, fewer frames; 0: one frame per token).
+CHAT_STREAM_COALESCE_MS = env.int("CHAT_STREAM_COALESCE_MS", default=100)
 # Largest WebSocket frame / SSE body accepted (bytes); images are data URLs inside it.
 CHAT_MAX_FRAME_BYTES = env.int("CHAT_MAX_FRAME_BYTES", default=8 * 1024 * 1024)
 # daphne's timeouts (`manage.py serve`): the WebSocket handshake, keepalive pings (a socket that
