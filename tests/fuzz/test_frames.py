@@ -19,7 +19,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from tests.fuzz.conftest import FUZZ, examples
+from tests.fuzz.conftest import FUZZ, SCALE, examples
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -27,8 +27,10 @@ COUNTS: dict[str, int] = {}  # cases per test, reported by the last test
 
 # --- strategies -----------------------------------------------------------------------------
 
+# NaN and Infinity in a message's `context` are a known failure (the strict xfails below pin it):
+# the random frames leave them out until it is fixed, so that CI does not fail by chance.
 scalars = (
-    st.none() | st.booleans() | st.integers() | st.floats()
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(max_size=30) | st.sampled_from(["", " ", "general", "hello", "0", "-1", "null"])
 )  # fmt: skip
 json_values = st.recursive(
@@ -107,6 +109,8 @@ NASTY: dict[str, str | bytes] = {
     "invalid UTF-8 bytes": b'{"type":"ping","x":"\xff\xfe\xfd"}',
     "truncated UTF-8 bytes": b'{"type":"message","text":"\xe2\x82"}',
     "NaN and Infinity": '{"type":"rate","score":NaN,"comment":Infinity}',
+    "NaN in a message's context": _message("hi", ',"context":{"x":NaN}'),
+    "Infinity in a message's context": _message("hi", ',"context":{"x":[-Infinity]}'),
     "a huge exponent": '{"type":"rate","score":1e999999}',
     "a null byte": _message("a\\u0000b"),
     "not JSON": "ping",
@@ -201,15 +205,27 @@ async def test_random_frames_never_break_the_socket(probe, raw):
 ON_POSTGRESQL = os.environ.get("DATABASE_URL", "").startswith("postgres")
 # Found by this test (issue 9): PostgreSQL cannot store NUL in text, and the frame parser lets it
 # through, so the question fails as `internal` with a DataError traceback. Strict: when the parser
-# refuses NUL (or the text is cleaned), this passes and the mark must go.
-NUL_ON_POSTGRESQL = pytest.mark.xfail(
-    ON_POSTGRESQL, reason="NUL in a question is stored as is: PostgreSQL refuses it", strict=True
-)
+# refuses NUL (or the text is cleaned), this passes and the mark must go; the same for these:
+# Also found by it: NaN or Infinity in a message's `context` is parsed (Python's json accepts
+# them), then refused by the database's JSON column (SQLite's JSON_VALID check, PostgreSQL's
+# json type): `internal`, a traceback, and HTTP 500 for the same body over SSE.
+KNOWN_FAILURES = {
+    "a null byte": pytest.mark.xfail(
+        ON_POSTGRESQL, reason="NUL in a question is stored as is: PostgreSQL refuses it",
+        strict=True,
+    ),
+    "NaN in a message's context": pytest.mark.xfail(
+        reason="NaN in `context` reaches a JSON column that refuses it", strict=True
+    ),
+    "Infinity in a message's context": pytest.mark.xfail(
+        reason="Infinity in `context` reaches a JSON column that refuses it", strict=True
+    ),
+}  # fmt: skip
 
 
 @pytest.mark.parametrize(
     "name",
-    [pytest.param(n, marks=NUL_ON_POSTGRESQL) if n == "a null byte" else n for n in sorted(NASTY)],
+    [pytest.param(n, marks=KNOWN_FAILURES[n]) if n in KNOWN_FAILURES else n for n in sorted(NASTY)],
 )
 async def test_nasty_shapes_are_invalid_not_internal(probe, name):
     _count("nasty shapes")
@@ -219,7 +235,10 @@ async def test_nasty_shapes_are_invalid_not_internal(probe, name):
         assert errors and errors[0]["code"] in {"invalid", "too_large"}, (name, events)
 
 
-def test_report_the_number_of_fuzzed_frames(capsys):
-    """Not a check: prints how many cases went through the consumer (for the report)."""
+def test_at_least_2000_frames_went_through_the_consumer(capsys):
+    """The fuzz tests above ran their full count (when they ran: `-m "not slow"` skips them)."""
+    if set(COUNTS) != {"structured frames", "random JSON, text and bytes", "nasty shapes"}:
+        pytest.skip("the fuzz tests of this module did not all run")
     with capsys.disabled():
         print(f"\nHypothesis frames: {sum(COUNTS.values())} cases {COUNTS}")
+    assert sum(COUNTS.values()) >= 2000 * min(SCALE, 1)
