@@ -40,6 +40,8 @@ def setup_django(db_path: Path) -> None:
             "CHAT_QUOTA_ANON_INPUT_TOKENS": "0",
             "CHAT_QUOTA_ANON_OUTPUT_TOKENS": "0",
             "CHAT_CACHE_TTL": "0",
+            "CHAT_QUOTA_ANON_IP_MESSAGES": "0",
+            "CHAT_SOCKET_FRAMES_PER_SECOND": "100000",  # one socket asks back to back
             "CHAT_RETRIEVER": "",
             "LOG_LEVEL": "ERROR",
         }
