@@ -34,12 +34,12 @@ def services_load(request: ContextRequest) -> ContextPart | None:
     return ContextPart(
         source="universe:services",
         title="Services and prices",
-        text="\n".join(_service_line(service) for service in services),
+        text="\n".join(service_line(service) for service in services),
         priority=70,
     )
 
 
-def _service_line(service: Service) -> str:
+def service_line(service: Service) -> str:
     details = [service.price_display]
     if service.duration_display:
         details.append(service.duration_display)
