@@ -9,6 +9,9 @@ the password is checked, and a success gives the place back (it was not a failur
 burst of parallel guesses cannot slip past the count. A success only ever touches its own
 username's and address's counts, never another account's.
 
+If the cache (Redis) does not answer, the login works unthrottled and says so in the log
+(`admin_login_unthrottled`): locking every administrator out would be worse.
+
 Settings: ADMIN_LOGIN_FAILURES (per username), ADMIN_LOGIN_FAILURES_IP (per address, IPv6 by
 its /64) and ADMIN_LOGIN_WINDOW_MINUTES; 0 turns a limit off.
 """
@@ -33,6 +36,7 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
+from redis.exceptions import RedisError
 
 log = structlog.get_logger(__name__)
 
@@ -67,14 +71,21 @@ def login(request, extra_context=None):
     username = str(request.POST.get("username", ""))[:150]
     counters = login_counters(username=username, ip=request.META.get("REMOTE_ADDR", ""))
     now = time.time()
-    lockout = attempt_reserve(counters=counters, now=now)
+    try:
+        lockout = attempt_reserve(counters=counters, now=now)
+    except (RedisError, OSError) as exc:  # Redis away: the admin stays reachable, unthrottled
+        log.warning("admin_login_unthrottled", error=repr(exc))
+        counters, lockout = [], None
     if lockout is not None:
         log.warning("admin_login_locked_out", counter=lockout.counter.key.split(":")[0],
                     retry_after=round(lockout.retry_after))  # fmt: skip
         return lockout_response(request, username=username, lockout=lockout)
     response = admin.site.login(request, extra_context)
     if _succeeded(request, response):
-        attempt_release(counters=counters, now=now)
+        try:
+            attempt_release(counters=counters, now=now)
+        except (RedisError, OSError) as exc:
+            log.warning("admin_login_unthrottled", error=repr(exc))
     else:
         log.info("admin_login_failed")
     return response

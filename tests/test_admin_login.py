@@ -123,3 +123,16 @@ def test_usernames_are_counted_whatever_their_case(client, staff):
 def test_the_login_page_still_shows(client):
     page = client.get(LOGIN)
     assert page.status_code == 200 and b'name="password"' in page.content
+
+
+def test_the_login_still_works_when_the_cache_does_not_answer(client, staff, monkeypatch):
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    staff("alice")
+
+    def down(*args, **kwargs):
+        raise RedisConnectionError("Connection refused")
+
+    monkeypatch.setattr(admin_login.cache, "add", down)
+    assert attempt(client, "alice", "wrong").status_code == 200
+    assert attempt(client, "alice", "alice-password").status_code == 302
