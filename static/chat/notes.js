@@ -22,7 +22,8 @@ export function details(r, toggle) {
 // the best source says instead.
 export function verdict(r) {
   const v = r.verdict;
-  for (const [a, b] of v.unsupported || []) {
+  // Once per drawing of the body (a late frame may draw it again, and then it is marked again).
+  for (const [a, b] of r.body.querySelector(".cc-unsup") ? [] : v.unsupported || []) {
     const want = r.text.slice(a, b).replace(/\]\([^)]*\)|[*_`#>[\]]/g, "").replace(/\s+/g, " ").trim();
     const at = want ? r.body.textContent.indexOf(want) : -1;
     if (at < 0) continue;

@@ -1,8 +1,8 @@
 /* Concierge chat widget: the controller (PROTOCOL.md). Its rooms: static/chat/README.md. */
-import { el, store, uuid } from "./dom.js";
+import { store, uuid } from "./dom.js";
 import { markdown, safeUrl } from "./md.js";
 import * as i18n from "./i18n.js";
-import { setup, call, get } from "./api.js";
+import { setup, get } from "./api.js";
 import { wsTransport } from "./transport.js";
 import { S, sent, users, replies, pending, acked, outbox, on } from "./state.js";
 import * as v from "./view.js";
