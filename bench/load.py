@@ -20,9 +20,12 @@ What runs (all started and stopped by the benchmark):
   then the same V loops directly against the upstream;
 - 2,000 idle widgets (`hello`, then nothing): the daphne process's memory before and after.
 
-`--before REF` runs everything a second time on a copy of this tree whose performance files
-(chat/db.py, chat/live/streams.py) come from git revision REF and with PostgreSQL's pool off
-(DATABASE_POOL=false, CONN_MAX_AGE 0): before and after, on the same machine in the same run.
+Every variant runs committed code (HEAD, exported from git), never the working tree. `--before
+REF` runs everything a second time on HEAD with its performance files (chat/db.py,
+chat/live/streams.py) from git revision REF and PostgreSQL's pool off (DATABASE_POOL=false,
+CONN_MAX_AGE 0): before and after, on the same machine in the same run. `--proposed PATCH,...`
+(and `--proposed-env K=V,...`) adds a variant of HEAD with changes not yet made (patches under
+bench/load/proposals/).
 `--profile DIR` records the daphne process with py-spy (installed by the benchmark in a
 throwaway virtualenv under /tmp) during the bursts of `--profile-at` on PostgreSQL + Redis, and
 prints each profile's top functions. `--peers` drives the same load through Gradio's
@@ -439,8 +442,8 @@ def database_prepare(config: Config, args) -> None:
             if exists.fetchone() is None:
                 conn.execute(f'CREATE DATABASE "{url[1]}"')
     log("migrate + seed", config.name)
-    manage(ROOT, config.env, "migrate", "--noinput")
-    manage(ROOT, config.env, "seed_knowledge", "knowledge/demo/site.yaml",
+    manage(WORK / "after", config.env, "migrate", "--noinput")
+    manage(WORK / "after", config.env, "seed_knowledge", "knowledge/demo/site.yaml",
            "knowledge/demo/helpcenter")  # fmt: skip
 
 
@@ -596,20 +599,43 @@ def thread_shares(path: Path) -> dict[str, float]:
     return {k: round(100 * v / total, 1) for k, v in sorted(counts.items(), key=lambda kv: -kv[1])}
 
 
-# --- trees -----------------------------------------------------------------------------------
-def before_tree(ref: str) -> Path:
-    """A copy of this tree with PERF_FILES as they were at `ref`."""
-    tree = WORK / "before"
+# --- trees ---------------------------------------------------------------------------------
+# Every variant runs committed code, exported from git: never the working tree, where other
+# work in progress would be measured too.
+def tree_export(name: str, ref: str = "HEAD") -> Path:
+    tree = WORK / name
     if tree.exists():
         shutil.rmtree(tree)
-    ignore = shutil.ignore_patterns(".venv", ".git", "var", "media", "db.sqlite3*", "__pycache__",
-                                    "node_modules", ".pytest_cache")  # fmt: skip
-    shutil.copytree(ROOT, tree, ignore=ignore, symlinks=True)
+    tree.mkdir(parents=True)
+    git = shutil.which("git") or "git"
+    archive = subprocess.run([git, "archive", "--format=tar", ref], cwd=ROOT, check=True,
+                             capture_output=True).stdout  # fmt: skip
+    subprocess.run([shutil.which("tar") or "tar", "-x", "-C", str(tree)], input=archive, check=True)
+    return tree
+
+
+def before_tree(ref: str) -> Path:
+    """HEAD with PERF_FILES as they were at `ref`."""
+    tree = tree_export("before")
     for path in PERF_FILES:
         old = subprocess.run([shutil.which("git") or "git", "show", f"{ref}:{path}"], cwd=ROOT,
                              check=True, capture_output=True).stdout  # fmt: skip
         (tree / path).write_bytes(old)
     return tree
+
+
+def proposed_tree(patches: list[str]) -> Path:
+    """HEAD with `patches` (unified diffs, paths from the tree's root) applied: changes proposed
+    for files the benchmark's owner does not own, measured before they land."""
+    tree = tree_export("proposed")
+    for patch in patches:
+        subprocess.run([shutil.which("patch") or "patch", "-p1", "-i", str(Path(patch).resolve())],
+                       cwd=tree, check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+    return tree
+
+
+def env_pairs(text: str) -> dict:
+    return dict(pair.split("=", 1) for pair in text.split(",") if "=" in pair)
 
 
 # --- a whole variant -------------------------------------------------------------------------
@@ -709,7 +735,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--sustained-seconds", type=float, default=30)
     parser.add_argument("--idle", type=int, default=2000, help="idle widgets (0: skip)")
     parser.add_argument("--before", default="", help="git revision of the 'before' variant")
-    parser.add_argument("--variants", default="", help="run only these (before,after)")
+    parser.add_argument("--variants", default="", help="run only these (before,after,proposed)")
+    parser.add_argument("--proposed", default="", help="patches for a 'proposed' variant")
+    parser.add_argument("--proposed-env", default="", help="K=V,... for the 'proposed' variant")
     parser.add_argument("--profile", default="", help="folder for py-spy profiles")
     parser.add_argument("--profile-at", type=ints, default=[50, 200])
     parser.add_argument("--dump-every", type=float, default=0, help="seconds between py-spy dumps")
@@ -731,12 +759,16 @@ async def main_async(args) -> dict:
     started = time.time()
     load_start = load_average()
     try:
-        variants = [("after", ROOT, {})]
+        variants = [("after", tree_export("after"), {})]
         if args.before:
             variants.insert(
                 0, ("before", before_tree(args.before),
                     {"DATABASE_POOL": "false", "DATABASE_CONN_MAX_AGE": "0"}),
             )  # fmt: skip
+        if args.proposed or args.proposed_env:
+            patches = [p for p in args.proposed.split(",") if p]
+            tree = proposed_tree(patches) if patches else tree_export("proposed")
+            variants.append(("proposed", tree, env_pairs(args.proposed_env)))
         if args.variants:
             variants = [v for v in variants if v[0] in args.variants.split(",")]
         for name in [c for c in args.configs.split(",") if c]:
