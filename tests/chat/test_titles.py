@@ -126,6 +126,7 @@ async def test_a_real_reply_gets_its_title_in_the_background_without_waiting_for
 ):
     from channels.db import database_sync_to_async
 
+    from chat.reply.lifecycle import replies_wait_idle
     from chat.signals import signals_wait_idle
 
     fake_provider.enqueue(["We open ", "at nine."])  # the reply
@@ -140,5 +141,6 @@ async def test_a_real_reply_gets_its_title_in_the_background_without_waiting_for
     session_id = events[0].get("session") or client.session
     first_words = await database_sync_to_async(title_of)(ChatSession(pk=session_id))
     assert first_words == "when do you open on saturday?"
+    await replies_wait_idle()  # the reply task signals after `done` has gone out
     await signals_wait_idle()
     assert await database_sync_to_async(title_of)(ChatSession(pk=session_id)) == "Opening hours"
