@@ -98,7 +98,11 @@ async def through_consumer(runs: int) -> list[float]:
     ws = WebsocketCommunicator(
         application,
         "/ws/chat/",
-        headers=[(b"host", b"testserver"), (b"origin", b"http://testserver"), (b"cookie", f"sessionid={key}".encode())],
+        headers=[
+            (b"host", b"testserver"),
+            (b"origin", b"http://testserver"),
+            (b"cookie", f"sessionid={key}".encode()),
+        ],
     )
     await ws.connect()
     await ws.send_to(text_data=json.dumps({"type": "hello", "session": None, "page": {}}))

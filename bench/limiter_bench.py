@@ -1,4 +1,4 @@
-"""How many rate-limit checks per second chat.guards.limits does, in process and against a real Redis.
+"""How many rate-limit checks per second chat.guards.limits does, in process and on a real Redis.
 
     .venv/bin/python bench/limiter_bench.py [--tasks 50] [--seconds 2] [--redis-url URL]
 

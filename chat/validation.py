@@ -31,11 +31,16 @@ def loads_json(raw: str | bytes, *, what: str = "The frame") -> Any:
     """Parse untrusted JSON, or raise InvalidInput: never a server error, whatever the input
     (nesting 100,000 deep, integers of 5,000 digits, lone surrogates, invalid UTF-8)."""
     try:
-        data = json.loads(raw)
+        data = json.loads(raw, parse_constant=_no_constant)
     except (ValueError, UnicodeDecodeError, RecursionError):  # JSONDecodeError is a ValueError
         raise InvalidInput(f"{what} is not valid JSON.") from None
     _check_json(data, depth=0, what=what)
     return data
+
+
+def _no_constant(name: str) -> Any:
+    """NaN and Infinity are not JSON (RFC 8259), and the database refuses them in JSON fields."""
+    raise ValueError(f"{name} is not a JSON number")
 
 
 def _check_json(value: Any, *, depth: int, what: str) -> None:
@@ -59,6 +64,8 @@ def _check_text(text: str, *, what: str) -> None:
         raise InvalidInput(
             f"{what} has text that is not valid Unicode (a lone surrogate)."
         ) from None
+    if "\x00" in text:  # PostgreSQL text cannot hold NUL
+        raise InvalidInput(f"{what} has a NUL character, which text cannot contain.")
 
 
 @dataclass(frozen=True)

@@ -15,15 +15,14 @@ from django.conf import settings
 from django.http import FileResponse, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from chat import selectors, services
-from chat.live import streams
+from chat import selectors, services, usecases
 from chat.config import assistant_config
 from chat.exceptions import ChatError, InvalidInput, NotFound
+from chat.guards.quotas import usage_snapshot
 from chat.health import health_details_allowed, health_public, health_report
 from chat.http import chat_error_response, error_response, json_body
 from chat.identity import owner_from_request
 from chat.providers import ProviderError, get_provider
-from chat.guards.quotas import usage_snapshot
 from chat.reply.universes import universe_get, universe_list
 
 MAX_BODY_BYTES = 64 * 1024
@@ -73,7 +72,7 @@ def sessions(request, owner):
         )  # fmt: skip
         session.message_count = 0
         return JsonResponse(_session_json(session), status=201)
-    query = request.GET.get("q", "")[:200]
+    query = request.GET.get("q", "")[:200].replace("\x00", "")  # PostgreSQL text has no NUL
     items = selectors.session_list(owner=owner, query=query)[:MAX_PAGE]
     return JsonResponse({"sessions": [_session_json(s) for s in items]})
 
@@ -123,13 +122,11 @@ async def session_stop(request, session_id):
     """Stop the reply being written in a conversation (the SSE clients' `stop`)."""
     try:
         owner = await sync_to_async(owner_from_request)(request)
-        session = await sync_to_async(selectors.session_get)(owner=owner, session_id=session_id)
-        reply = await sync_to_async(selectors.message_streaming)(session=session)
-        if reply is None or not await streams.stream_request_stop(str(reply.id)):
-            raise InvalidInput("There is no reply being written to stop.")
+        session = await selectors.asession_get(owner=owner, session_id=session_id)
+        reply_id = await usecases.stop(session=session)
     except ChatError as exc:
         return chat_error_response(exc)
-    return JsonResponse({"message": str(reply.id), "stopping": True}, status=202)
+    return JsonResponse({"message": reply_id, "stopping": True}, status=202)
 
 
 @require_GET

@@ -97,7 +97,7 @@ async def test_a_cache_hit_makes_no_provider_call_and_is_still_stored(connect, f
     await first.ask("What are your opening hours?")
     original = await first.receive_until("done")
     second = await connect(visitor_key="second")
-    ready = await second.hello()
+    await second.hello()
     await second.ask("what are your opening hours")
     events = await second.receive_until("done")
     assert len(fake_provider.calls) == 1

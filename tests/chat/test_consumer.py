@@ -54,7 +54,7 @@ async def test_it_streams_a_reply_and_stores_both_messages(connect, fake_provide
 async def test_the_same_client_id_is_answered_once(connect, fake_provider):
     fake_provider.enqueue(["One", " answer"])
     client = await connect()
-    ready = await client.hello()
+    await client.hello()
     client_id = await client.ask("Twice?")
     first = await client.receive_until("done")
     await client.ask("Twice?", client_id=client_id)
@@ -68,7 +68,7 @@ async def test_the_same_client_id_is_answered_once(connect, fake_provider):
 async def test_stop_keeps_the_partial_text_as_stopped(connect, fake_provider):
     fake_provider.enqueue(["Partial", " text", 5, " never"])
     client = await connect()
-    ready = await client.hello()
+    await client.hello()
     await client.ask("Long answer please")
     events = [await client.receive() for _ in range(4)]  # ack, start, 2 tokens
     assert [e["type"] for e in events] == ["ack", "start", "token", "token"]
@@ -84,7 +84,7 @@ async def test_a_provider_failure_mid_stream_keeps_the_partial_text(connect, fak
         ["Half", " an", ProviderError("boom", kind=ErrorKind.UNAVAILABLE, retryable=True)]
     )
     client = await connect()
-    ready = await client.hello()
+    await client.hello()
     client_id = await client.ask("Question")
     events = await client.receive_until("done")
     error = next(e for e in events if e["type"] == "error")
@@ -104,7 +104,7 @@ async def test_a_provider_down_before_the_first_token_gives_the_offline_answer(
 ):
     fake_provider.enqueue([ProviderError("down", kind=ErrorKind.UNAVAILABLE, retryable=True)])
     client = await connect()
-    ready = await client.hello()
+    await client.hello()
     await client.ask("Anyone there?")
     events = await client.receive_until("done")
     assert events[-1]["status"] == "complete"
@@ -118,7 +118,7 @@ async def test_a_provider_down_before_the_first_token_gives_the_offline_answer(
 async def test_a_second_message_while_a_reply_runs_is_busy(connect, fake_provider):
     fake_provider.enqueue(["Slow", 0.5, " reply"])
     client = await connect()
-    ready = await client.hello()
+    await client.hello()
     await client.ask("First")
     assert (await client.receive())["type"] == "ack"
     second = await client.ask("Second")
@@ -131,7 +131,7 @@ async def test_a_second_message_while_a_reply_runs_is_busy(connect, fake_provide
 async def test_a_dropped_socket_does_not_stop_the_reply(connect, fake_provider):
     fake_provider.enqueue(["Still", 0.2, " generated", 0.2, " after close"])
     client = await connect()
-    ready = await client.hello()
+    await client.hello()
     await client.ask("Go")
     await client.receive()  # ack
     await client.close()
@@ -143,7 +143,7 @@ async def test_a_dropped_socket_does_not_stop_the_reply(connect, fake_provider):
 async def test_resume_sends_exactly_the_missing_tokens_then_follows_live(connect, fake_provider):
     fake_provider.enqueue(["a", "b", "c", 0.3, "d", "e"])
     client = await connect()
-    ready = await client.hello()
+    await client.hello()
     await client.ask("Letters")
     first = [await client.receive() for _ in range(4)]  # ack, start, a, b
     assert [e.get("text") for e in first[2:]] == ["a", "b"]
@@ -161,7 +161,7 @@ async def test_resume_sends_exactly_the_missing_tokens_then_follows_live(connect
 async def test_resume_after_the_reply_finished_sends_the_rest_then_done(connect, fake_provider):
     fake_provider.enqueue(["x", "y", "z"])
     client = await connect()
-    ready = await client.hello()
+    await client.hello()
     await client.ask("Quick")
     events = await client.receive_until("done")
     reply_id = events[1]["message"]
@@ -246,7 +246,7 @@ async def test_bad_input_gets_a_typed_error_stores_nothing_and_keeps_the_socket(
     connect, fake_provider, frame, code
 ):
     client = await connect()
-    ready = await client.hello()
+    await client.hello()
     await client.send(frame)
     error = await client.receive()
     assert error["type"] == "error" and error["code"] == code and error["message"]
@@ -258,7 +258,7 @@ async def test_bad_input_gets_a_typed_error_stores_nothing_and_keeps_the_socket(
 async def test_a_frame_over_the_size_limit_is_refused(connect, fake_provider, settings):
     settings.CHAT_MAX_FRAME_BYTES = 1000
     client = await connect()
-    ready = await client.hello()
+    await client.hello()
     await client.send({"type": "message", "id": str(uuid.uuid4()), "text": "y" * 2000})
     assert (await client.receive())["code"] == "too_large"
     assert await stored(client.session) == []
@@ -279,7 +279,7 @@ async def test_a_regeneration_that_yields_nothing_keeps_the_previous_answer(conn
     fake_provider.enqueue(["Good answer"])
     fake_provider.enqueue([5, "too late"])
     client = await connect()
-    ready = await client.hello()
+    await client.hello()
     await client.ask("Again?")
     await client.receive_until("done")
     await client.send({"type": "regenerate"})
@@ -295,7 +295,7 @@ async def test_regenerate_replaces_the_last_reply(connect, fake_provider):
     fake_provider.enqueue(["First try"])
     fake_provider.enqueue(["Second try"])
     client = await connect()
-    ready = await client.hello()
+    await client.hello()
     await client.ask("Again?")
     await client.receive_until("done")
     await client.send({"type": "regenerate"})
@@ -321,7 +321,7 @@ async def test_rating_is_stored(connect, fake_provider):
 async def test_a_new_page_during_a_reply_follows_it_from_the_start(connect, fake_provider):
     fake_provider.enqueue(["one", 0.3, " two"])
     client = await connect()
-    ready = await client.hello()
+    await client.hello()
     await client.ask("Follow me")
     await client.receive_until("token")
     other_page = await connect()
@@ -332,7 +332,7 @@ async def test_a_new_page_during_a_reply_follows_it_from_the_start(connect, fake
 
 async def test_asking_for_a_person_offers_the_human_contact_once(connect, fake_provider):
     client = await connect()
-    ready = await client.hello()
+    await client.hello()
     await client.ask("Can I talk to a real person please?")
     events = await client.receive_until("done")
     escalation = next(e for e in events if e["type"] == "escalation")

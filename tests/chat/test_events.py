@@ -51,7 +51,7 @@ async def test_a_replayed_escalation_and_error_keep_their_fields(connect, fake_p
 async def test_resuming_after_expiry_sends_exactly_the_missing_tokens(connect, fake_provider):
     fake_provider.enqueue(["one ", "two ", "three ", "four"])
     client = await connect()
-    ready = await client.hello()
+    await client.hello()
     await client.ask("Count?")
     live = reply_events(await client.receive_until("done"))
     streams._local.clear()

@@ -41,7 +41,7 @@ def help_center(settings):
 async def test_the_reply_cites_the_entries_it_was_grounded_in(connect, fake_provider, help_center):
     fake_provider.enqueue(["Open Settings [1]."])
     client = await connect()
-    ready = await client.hello()
+    await client.hello()
     await client.ask("How can I close my account for good?")
     events = await client.receive_until("done")
 

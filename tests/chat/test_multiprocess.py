@@ -94,7 +94,7 @@ async def test_a_reconnect_on_the_other_process_resumes_exactly(two_servers):
     first, second = two_servers
     cookie = visitor_cookie(first)
     on_first = await Socket.open(first, cookie)
-    ready = await on_first.hello()
+    await on_first.hello()
     await on_first.send({"type": "message", "id": str(uuid.uuid4()), "text": f"say: {TEXT}"})
     received = [await on_first.receive() for _ in range(2 + 5)]  # ack, start, 5 tokens
     tokens = [e for e in received if e["type"] == "token"]
@@ -120,7 +120,7 @@ async def test_a_stop_sent_to_the_other_process_stops_the_reply(two_servers):
     first, second = two_servers
     cookie = visitor_cookie(first)
     on_first = await Socket.open(first, cookie)
-    ready = await on_first.hello()
+    await on_first.hello()
     await on_first.send({"type": "message", "id": str(uuid.uuid4()), "text": f"say: {TEXT}"})
     started = [await on_first.receive() for _ in range(3)]
     on_second = await Socket.open(second, cookie)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import string
 import uuid
 
@@ -27,10 +26,8 @@ COUNTS: dict[str, int] = {}  # cases per test, reported by the last test
 
 # --- strategies -----------------------------------------------------------------------------
 
-# NaN and Infinity in a message's `context` are a known failure (the strict xfails below pin it):
-# the random frames leave them out until it is fixed, so that CI does not fail by chance.
 scalars = (
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+    st.none() | st.booleans() | st.integers() | st.floats()
     | st.text(max_size=30) | st.sampled_from(["", " ", "general", "hello", "0", "-1", "null"])
 )  # fmt: skip
 json_values = st.recursive(
@@ -202,37 +199,19 @@ async def test_random_frames_never_break_the_socket(probe, raw):
     await probe.send(raw)
 
 
-ON_POSTGRESQL = os.environ.get("DATABASE_URL", "").startswith("postgres")
-# Found by this test (issue 9): PostgreSQL cannot store NUL in text, and the frame parser lets it
-# through, so the question fails as `internal` with a DataError traceback. Strict: when the parser
-# refuses NUL (or the text is cleaned), this passes and the mark must go; the same for these:
-# Also found by it: NaN or Infinity in a message's `context` is parsed (Python's json accepts
-# them), then refused by the database's JSON column (SQLite's JSON_VALID check, PostgreSQL's
-# json type): `internal`, a traceback, and HTTP 500 for the same body over SSE.
-KNOWN_FAILURES = {
-    "a null byte": pytest.mark.xfail(
-        ON_POSTGRESQL, reason="NUL in a question is stored as is: PostgreSQL refuses it",
-        strict=True,
-    ),
-    "NaN in a message's context": pytest.mark.xfail(
-        reason="NaN in `context` reaches a JSON column that refuses it", strict=True
-    ),
-    "Infinity in a message's context": pytest.mark.xfail(
-        reason="Infinity in `context` reaches a JSON column that refuses it", strict=True
-    ),
-}  # fmt: skip
+# Found by this test (issue 9), fixed in chat/validation.loads_json: NUL, which PostgreSQL text
+# cannot hold, and NaN or Infinity, which JSON columns refuse, are now refused as `invalid`.
 
 
 @pytest.mark.parametrize(
     "name",
-    [pytest.param(n, marks=KNOWN_FAILURES[n]) if n in KNOWN_FAILURES else n for n in sorted(NASTY)],
+    sorted(NASTY),
 )
 async def test_nasty_shapes_are_invalid_not_internal(probe, name):
     _count("nasty shapes")
     events = await probe.send(NASTY[name])
     errors = [e for e in events if e["type"] == "error"]
-    if name != "a null byte":  # a question like any other (if the database can store it)
-        assert errors and errors[0]["code"] in {"invalid", "too_large"}, (name, events)
+    assert errors and errors[0]["code"] in {"invalid", "too_large"}, (name, events)
 
 
 def test_at_least_2000_frames_went_through_the_consumer(capsys):

@@ -6,9 +6,9 @@ import pytest
 from channels.db import database_sync_to_async
 from django.db import connections
 
-from chat.reply import retrieval
 from chat.providers.base import GenerationOptions, PromptMessage
 from chat.providers.offline import BODY_LIMIT, NOTHING_FOUND, OfflineProvider, shorten
+from chat.reply import retrieval
 from knowledge.search import retrieve_passages
 from tests.knowledge.conftest import make_entry
 

@@ -24,4 +24,6 @@ def test_admin_limits_override_the_environment(settings):
     overlay_expire()
     assert rate_for_key("visitor:v").limit == 2
     assert quota_for(visitor).messages == 3
-    assert quota_for(Owner(user_id=1, visitor_key="u")).messages == settings.CHAT_QUOTA_USER_MESSAGES
+    assert (
+        quota_for(Owner(user_id=1, visitor_key="u")).messages == settings.CHAT_QUOTA_USER_MESSAGES
+    )

@@ -29,4 +29,6 @@ class PluginAppConfig(AppConfig):
                 loader="tests.plugin_app.loaders.staff_notes",
             )
         )
-        context_source_register("plantshop.stock", loaders.plantshop_stock, universes=("plantshop",))
+        context_source_register(
+            "plantshop.stock", loaders.plantshop_stock, universes=("plantshop",)
+        )

@@ -37,7 +37,9 @@ def plantshop_stock(request: ContextRequest) -> ContextPart | None:
     time.sleep(BEHAVIOUR["stock_delay"])
     if BEHAVIOUR["stock_fails"]:
         raise RuntimeError("the stock service is down")
-    return ContextPart(source="plantshop.stock", title="Stock", text=BEHAVIOUR["stock"], priority=90)
+    return ContextPart(
+        source="plantshop.stock", title="Stock", text=BEHAVIOUR["stock"], priority=90
+    )
 
 
 def staff_notes(request: ContextRequest) -> str:
