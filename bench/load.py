@@ -674,12 +674,13 @@ async def variant_run(label: str, tree: Path, config: Config, args, upstream: in
             await asyncio.sleep(1.0)
         result["bursts"] = bursts
         result["rss_after_bursts_mb"] = round(sum(rss_mb(p) for p in site.pids), 1)
-        if args.sustained:
+        extras = not args.extras_variants or label in args.extras_variants.split(",")
+        if args.sustained and extras:
             direct = await sustained_direct(upstream, args.sustained, args.sustained_seconds)
             through = await sustained_through(site.ports, args.sustained, args.sustained_seconds)
             result["sustained"] = {"direct": direct, "through": through}
             log(f"[{config.name}/{label}] sustained", json.dumps(result["sustained"]))
-        if args.idle:
+        if args.idle and extras:
             result["idle"] = await idle_widgets(site.ports, site.pids, args.idle)
             log(f"[{config.name}/{label}] idle", json.dumps(result["idle"]))
         result["load_average"] = load_average()
@@ -734,6 +735,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--sustained", type=int, default=50, help="visitors (0: skip)")
     parser.add_argument("--sustained-seconds", type=float, default=30)
     parser.add_argument("--idle", type=int, default=2000, help="idle widgets (0: skip)")
+    parser.add_argument("--extras-variants", default="", help="sustained and idle only for these")
     parser.add_argument("--before", default="", help="git revision of the 'before' variant")
     parser.add_argument("--variants", default="", help="run only these (before,after,proposed)")
     parser.add_argument("--proposed", default="", help="patches for a 'proposed' variant")
