@@ -33,16 +33,16 @@ export function verdict(r) {
       if (at >= pos && at <= pos + n.data.length) range.setStart(n, at - pos);
       if (at + want.length <= pos + n.data.length) { range.setEnd(n, at + want.length - pos); break; }
     }
-    const mark = el("span", { class: "cc-unsup", title: t("Not found in our help center") });
+    // <mark> is announced as highlighted; the note after the reply says what the marks mean.
+    const mark = el("mark", { class: "cc-unsup", title: t("Not found in our help center") });
     mark.append(range.extractContents());
     range.insertNode(mark);
-    mark.after(el("span", { class: "cc-sr", text: " (" + t("Not found in our help center") + ")" }));
   }
   const best = v.best || (r.sources || [])[0];
   const box = v.grounded === "ungrounded"
     ? el("div", { class: "cc-verdict" }, el("p", { text: t("This answer was not found in our help center.") }),
       best ? el("p", null, t("What our help center says:") + " ", best.text ? best.text + " " : "", link(best.title || best.url, best.url)) : null)
-    : v.grounded === "partly" ? el("p", { class: "cc-verdict", text: t("Parts of this answer were not found in our help center.") }) : null;
+    : v.unsupported && v.unsupported.length ? el("p", { class: "cc-verdict", text: t("Parts of this answer were not found in our help center.") }) : null;
   if (box) replaceIn(r.node, "cc-verdict", box);
 }
 export function escalate(f, quiet) {
