@@ -42,9 +42,11 @@ from chat.signals import Asker
 
 log = structlog.get_logger(__name__)
 
-# Loaders and context sources run here, not in the default executor: a slow one must not take
-# the threads that database calls and retrieval need.
-_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="context")
+# Two pools, neither the default executor: the reply path's own work (retrieval, routing, the
+# knowledge stamp, images), and the apps' loaders and context sources, which may be slow or stuck
+# past their deadline: they must never hold the threads retrieval needs.
+_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="reply")
+_sources = ThreadPoolExecutor(max_workers=16, thread_name_prefix="context-source")
 
 
 @dataclass(frozen=True)
@@ -155,7 +157,7 @@ async def _parts(universe: Universe, request: ContextRequest) -> list[ContextPar
 async def _bounded(key: str, limit: float, job) -> ContextPart | None:
     started = time.monotonic()
     try:
-        value = await asyncio.wait_for(_in_pool(job), timeout=limit)
+        value = await asyncio.wait_for(_in_pool(job, pool=_sources), timeout=limit)
     except TimeoutError:
         log.warning("context_source_late", source=key, deadline_s=limit)
         return None
@@ -252,10 +254,10 @@ async def run_off_loop(function, *args, **kwargs):
     return await _in_pool(function, *args, **kwargs)
 
 
-async def _in_pool(function, *args, **kwargs):
+async def _in_pool(function, *args, pool: ThreadPoolExecutor = _pool, **kwargs):
     loop = asyncio.get_running_loop()
     return await loop.run_in_executor(
-        _pool, partial(_with_fresh_connection, function, *args, **kwargs)
+        pool, partial(_with_fresh_connection, function, *args, **kwargs)
     )
 
 
