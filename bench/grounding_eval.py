@@ -27,6 +27,7 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import socket
 import sys
 import time
@@ -207,11 +208,17 @@ async def ask_protocol(question: str) -> tuple[str, float | None, float]:
     ws = WebsocketCommunicator(
         application,
         "/ws/chat/",
-        headers=[(b"origin", b"http://testserver"), (b"cookie", f"sessionid={key}".encode())],
+        headers=[
+            (b"host", b"testserver"),
+            (b"origin", b"http://testserver"),
+            (b"cookie", f"sessionid={key}".encode()),
+        ],
     )
-    await ws.connect()
+    connected, _ = await ws.connect(timeout=60)
+    if not connected:
+        raise RuntimeError("the WebSocket handshake was refused")
     await ws.send_to(text_data=json.dumps({"type": "hello", "session": None, "page": {}}))
-    await ws.receive_from(timeout=30)
+    await ws.receive_from(timeout=120)
     started = time.perf_counter()
     await ws.send_to(
         text_data=json.dumps({"type": "message", "id": str(uuid.uuid4()), "text": question})
@@ -311,7 +318,7 @@ async def run(args, questions: list[dict]) -> list[ReplyResult]:
         settings.CHAT_MODEL_PROFILE
         if args.variant == "protocol"
         else ("large" if args.variant == "large" else "small")
-    ).passages
+    ).passage_limit(settings.CHAT_PASSAGES)
     if args.variant == "protocol" and args.passages:
         limit = args.passages
     results = []
@@ -404,6 +411,7 @@ def main() -> None:
 
     from chat import local_model
 
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the model server too
     db = Path(args.db)
     db.parent.mkdir(parents=True, exist_ok=True)
     port = free_port()

@@ -126,6 +126,8 @@ def message_serialize(message: ChatMessage) -> dict:
         "ttft_ms": message.ttft_ms,
         "total_ms": message.total_ms,
         "output_tokens": message.output_tokens,
+        # The groundedness check (PROTOCOL's `verdict` fields), when the reply was checked.
+        "verdict": (message.metadata or {}).get("verdict"),
     }
 
 

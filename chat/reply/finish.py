@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cache, partial
 
 import structlog
+from django.conf import settings
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from chat import events, services
 from chat.exceptions import InvalidTransition
@@ -22,8 +25,9 @@ from chat.guards.quotas import quota_charge, usage_snapshot
 from chat.live import streams
 from chat.models import ChatMessage
 from chat.providers import Usage
-from chat.reply.context import ReplyInput
+from chat.reply.context import ReplyInput, run_off_loop
 from chat.reply.escalation import escalation_offer, escalation_reason
+from chat.reply.grounding import check
 from chat.signals import (
     ConversationEscalated,
     FinishedReply,
@@ -56,6 +60,7 @@ class Draft:
     cached_sources: list[dict] | None = None
     cache_key: str = ""
     final_text: str | None = None  # what is stored when it differs from what streamed
+    support: dict = field(default_factory=dict)  # the human contact offered (not a claim)
 
     @property
     def text(self) -> str:
@@ -120,9 +125,29 @@ async def reply_finish(
 
 
 async def _verdict(draft: Draft, reply_input: ReplyInput | None) -> dict | None:
-    """The groundedness check of the reply against its passages (chat.reply.grounding): None
-    until it runs here."""
-    return None
+    """The groundedness check of a complete reply against its passages (chat.reply.grounding):
+    lexical, about a millisecond for 300 tokens; with CHAT_EMBEDDER, off the loop. None (no
+    `verdict` event) when the reply had no passage to be checked against."""
+    if reply_input is None or not reply_input.passages or not draft.text:
+        return None
+    if draft.status != ChatMessage.Status.COMPLETE:
+        return None
+    embed = _embedder(settings.CHAT_EMBEDDER)
+    run = partial(
+        check, draft.text, passages=reply_input.passages, embed=embed, support=draft.support
+    )
+    try:
+        verdict = run() if embed is None else await run_off_loop(run)
+    except Exception:  # noqa: BLE001 - a failed check must not lose the reply
+        log.exception("reply_check_failed")
+        return None
+    return verdict.as_dict()
+
+
+@cache
+def _embedder(path: str):
+    """The check's embedding function (settings.CHAT_EMBEDDER), or None: lexical only."""
+    return import_string(path) if path else None
 
 
 async def _after_store(request, draft: Draft, outcome: Outcome, stored: bool) -> dict | None:

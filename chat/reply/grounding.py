@@ -255,20 +255,29 @@ def _phone_allowed(value: str, allowed: _Allowed) -> bool:
 
 
 _HOLD = re.compile(r"[\d+\-().]$")  # a number or a link could still be growing
+_GROWING = re.compile(r"[@:/\[<(+\d]")  # a run of text with these may become a link or number
+_SCHEMES = ("https://", "http://", "www.", "mailto:", "tel:")
+_TRAILING_RUN = re.compile(r"\S*$")
+_DANGLING_DOMAIN = re.compile(r"@[\w-]+(?:\.[\w-]+)*\.[a-zA-Z]{2,}")
+_LOCAL_PART = re.compile(r"[\w.+-]+$")
 
 
 class LinkGuardStream:
     """The link guard for a reply that arrives in pieces.
 
     `feed(piece)` returns the guarded text that is safe to show now; `close()` returns the rest.
-    Text is released up to the last whitespace that no link, address or number can span, so a
-    link never reaches the visitor before it is judged; the concatenation of everything returned
-    is the guard applied to the whole reply (the stored text, and what a replay shows).
+    Plain words go out as they come (a model's tokens stay tokens); a run of text that could
+    still grow into a link, an address or a number (`[`, `<`, `@`, `:`, `/`, digits, `www.`,
+    `http`...) is held until it is complete and judged, so a URL never reaches the visitor before
+    the guard has seen all of it. Everything returned is what the visitor sees and what is
+    stored; it equals the guard on the whole reply except when an invented address's name went
+    out before its `@`: then only the `@domain` is dropped.
     """
 
     def __init__(self, **kwargs: Any) -> None:
         self.allowed = guard_allowed(**kwargs)
         self.pending = ""
+        self.tail = ""  # the last run of text already released (an address's name, maybe)
         self.removed: list[str] = []
 
     def feed(self, piece: str) -> str:
@@ -284,15 +293,39 @@ class LinkGuardStream:
         return self._guard(ready) if ready else ""
 
     def _guard(self, text: str) -> str:
+        text = self._drop_dangling_domain(text)
         guarded = _guard(text, self.allowed)
         self.removed.extend(guarded.removed)
+        self.tail = _TRAILING_RUN.search(self.tail + guarded.text).group(0)[-64:]
         return guarded.text
+
+    def _drop_dangling_domain(self, text: str) -> str:
+        """`@domain` whose name was released in an earlier piece: judge the whole address."""
+        domain = _DANGLING_DOMAIN.match(text)
+        local = _LOCAL_PART.search(self.tail)
+        if domain is None or local is None:
+            return text
+        address = local.group(0) + domain.group(0)
+        if _normal_email(address) in self.allowed.emails:
+            return text
+        self.removed.append(address)
+        return text[domain.end() :]
+
+
+def _growing(run: str) -> bool:
+    """True when a run of non-space text could still become (part of) a link, address or
+    number."""
+    lower = run.lower()
+    return bool(_GROWING.search(run)) or any(
+        scheme.startswith(lower) or lower.startswith(scheme) for scheme in _SCHEMES if lower
+    )
 
 
 def _safe_cut(text: str) -> int:
-    """Where `text` may be cut: just after a whitespace that is outside any link (complete, or
-    still open: `[...](...`, `<...`, `<a ...`) and does not follow a character a number or a link
-    could continue with. 0: nowhere yet."""
+    """Where `text` may be cut: all of it when nothing in it is open and its last run cannot
+    grow into a link, an address or a number; else just after the last whitespace outside any
+    link (complete, or open: `[...](...`, `<...`, `<a ...`) that does not follow a character a
+    number or a link could continue with. 0: nowhere yet."""
     limit = len(text)
     for opener, closer in (("[", "]"), ("<", ">"), ("<a ", "</a>")):
         start = text.rfind(opener)
@@ -301,6 +334,9 @@ def _safe_cut(text: str) -> int:
     target = text.rfind("](")
     if target >= 0 and text.find(")", target) < 0:
         limit = min(limit, max(text.rfind("[", 0, target), 0))
+    run = _TRAILING_RUN.search(text).group(0)
+    if limit == len(text) and not (_growing(run) or (not run and _HOLD.search(text.rstrip()))):
+        return limit
     inside = [(m.start(), m.end()) for m in _LINK.finditer(text, 0, limit)]
     for index in range(limit - 1, 0, -1):
         cut = index + 1

@@ -16,9 +16,10 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import structlog
+from django.conf import settings
 
 from chat import events, selectors
 from chat.config import assistant_config
@@ -27,11 +28,14 @@ from chat.identity import Owner
 from chat.live import streams
 from chat.models import ChatMessage
 from chat.providers import StreamEvent
+from chat.providers.offline import MODEL_ID as OFFLINE_MODEL
 from chat.reply.choice import ModelChoice, choice_resolve
 from chat.reply.context import ReplyInput, context_gather, run_off_loop
 from chat.reply.echo import REFUSAL, EchoGuard
 from chat.reply.finish import Draft, reply_finish
-from chat.reply.generation import Answering, GenerationFailed, generate
+from chat.reply.generation import FALLBACK, Answering, GenerationFailed, generate
+from chat.reply.grounding import LinkGuardStream
+from chat.reply.profiles import options_for, profile_for, reply_opening
 from chat.reply.prompt import Prompt, PromptBuilder
 from chat.reply.tokens import counter_for, counter_loaded
 from chat.signals import reply_in_flight, send_now
@@ -98,9 +102,16 @@ async def _run(request: ReplyRequest, stream: streams.ReplyStream) -> None:
             session_model=material.session_model,
             session_options=material.session_options,
         )
+        profile = profile_for(choice.profile)  # how much the model reads and may write
+        choice = replace(choice, options=options_for(profile, choice.options))
         reply_input = await context_gather(
-            material=material, page=request.page, language=request.language, choice=choice
+            material=material,
+            page=request.page,
+            language=request.language,
+            choice=choice,
+            passages_limit=profile.passage_limit(settings.CHAT_PASSAGES),
         )
+        draft.support = dict(config.support)
         prompt = await _build_prompt(config, choice, reply_input)
         draft.cache_key = (
             _cache_key(request, reply_input, prompt, choice) if (reply_input.kb_version) else ""
@@ -141,23 +152,58 @@ async def _answer_until_stopped(
 async def _answer(
     choice: ModelChoice, prompt: Prompt, reply_input: ReplyInput, stream, draft: Draft
 ) -> None:
-    """Relay what the model says to the stream, keeping it in the draft; stop it the moment it
-    recites its instructions."""
+    """Relay what the model says to the stream through the link guard, keeping it in the
+    draft; stop it the moment it recites its instructions. The small profile opens with the best
+    passage's own words (or the closest one's, or says nothing matched) and then does not call
+    the model."""
     guard = EchoGuard(prompt.instructions())
+    links = _link_guard(reply_input, draft)
     try:
+        opening = reply_opening(
+            profile_for(choice.profile),
+            question=reply_input.question,
+            passages=reply_input.passages,
+            support=draft.support,
+        )
+        if opening is not None:
+            _relay(opening.text, links, stream, draft)
+            if not opening.model:
+                draft.answered_by(FALLBACK, OFFLINE_MODEL, None)  # the help center's own words
+                return
         async for said in generate(choice, prompt.messages, passages=reply_input.passages):
             if isinstance(said, Answering):
                 draft.answered_by(said.provider, said.model, said.fallback_from)
             elif said.type == "token" and said.text:
-                seq = draft.add(said.text)
-                stream.publish(events.token(message_id=stream.message_id, seq=seq, text=said.text))
-                if guard.recited(draft.text):
+                _relay(said.text, links, stream, draft)
+                if guard.recited(draft.text + links.pending):
+                    links.pending = ""  # the held-back rest of the recital is never shown
                     _refuse_recital(guard, stream, draft)
                     return
             elif isinstance(said, StreamEvent) and said.type == "usage" and said.usage:
                 draft.usage = said.usage
     except GenerationFailed as exc:
         draft.fail("provider_unavailable", exc.message, partial=exc.partial)
+    finally:
+        _relay(None, links, stream, draft)
+
+
+def _link_guard(reply_input: ReplyInput, draft: Draft) -> LinkGuardStream:
+    """Links, addresses and numbers that no passage, the site or the allowlist vouches for
+    become plain text before they reach the stream (chat.reply.grounding)."""
+    return LinkGuardStream(
+        sources=reply_input.passages,
+        site_hosts=settings.ALLOWED_HOSTS,
+        allowlist=settings.CHAT_LINK_ALLOWLIST,
+        support=draft.support,
+    )
+
+
+def _relay(text: str | None, links: LinkGuardStream, stream, draft: Draft) -> None:
+    """Publish what the guard releases of `text` (None: the end, release the rest)."""
+    shown = links.close() if text is None else links.feed(text)
+    if shown:
+        seq = draft.add(shown)
+        stream.publish(events.token(message_id=stream.message_id, seq=seq, text=shown))
 
 
 def _refuse_recital(guard: EchoGuard, stream, draft: Draft) -> None:

@@ -30,6 +30,7 @@ NEAR_MATCH_TITLE = 0.75
 LEAD_SENTENCES = 2  # sentences of the passage the lead keeps
 LEAD_MAX_CHARS = 420  # a passage this short is kept whole
 ADDITION_TOKENS = 48  # what the small model may add after the lead: one sentence
+HEDGE = "This is the closest answer I found in our help center:"
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class Profile:
     max_tokens: int | None = None
     lead: bool = False  # lead with the best passage's own words when it is a near match
     addition: bool = False  # after a lead, let the model add at most one sentence
+    hedge: bool = False  # a weaker match is quoted too, introduced as the closest answer found
 
     def passage_limit(self, configured: int) -> int:
         """How many passages a reply reads: the profile's cap on the configured number."""
@@ -92,6 +94,7 @@ PROFILES: dict[str, Profile] = {
         max_tokens=160,
         lead=True,
         addition=False,
+        hedge=True,
     ),
     "large": Profile(name="large", passages=None, instruction=LARGE_INSTRUCTION),
 }
@@ -133,7 +136,11 @@ def reply_opening(
     if not passages:
         return Opening(no_match_reply(support, site_name=site_name), model=False)
     lead = lead_from_passage(question, passages[0], embed)
-    return Opening(lead, model=profile.addition) if lead else None
+    if lead:
+        return Opening(lead, model=profile.addition)
+    if profile.hedge:
+        return Opening(f"{HEDGE}\n\n{quote_passage(question, passages[0], embed)}", model=False)
+    return None
 
 
 def contact_text(support: Mapping[str, str]) -> str:
@@ -194,9 +201,14 @@ def lead_from_passage(question: str, passage: Any, embed: Embed | None = None) -
     LEAD_SENTENCES sentences closest to the question, in their original order."""
     if not is_near_match(question, passage, embed):
         return None
+    return quote_passage(question, passage, embed) or None
+
+
+def quote_passage(question: str, passage: Any, embed: Embed | None = None) -> str:
+    """The passage's own words, condensed to what answers `question` when long, cited [1]."""
     body = str(getattr(passage, "body", "") or "").strip()
     if not body:
-        return None
+        return ""
     if len(body) > LEAD_MAX_CHARS:
         body = _condense(question, body, embed)
     return _cite(body)

@@ -18,6 +18,7 @@ from django.conf import settings
 from chat.config import AssistantConfig
 from chat.providers.base import PromptMessage, estimate_tokens
 from chat.reply.context import ReplyInput
+from chat.reply.profiles import grounding_instruction, profile_for
 from chat.reply.retrieval import Passage
 from chat.reply.tokens import Counter, cut_to_tokens
 from chat.reply.universes import ContextPart
@@ -132,24 +133,22 @@ class PromptBuilder:
         return [self._part(p.source, p.title, f"{p.title}:\n{p.text}") for p in kept]
 
     def grounding(self, passages: list[Passage]) -> str:
-        contact = ", ".join(f"{k}: {v}" for k, v in self.config.support.items() if v)
+        """The profile's instruction (chat.reply.profiles), then the numbered passages."""
+        instruction = grounding_instruction(
+            profile_for(self.config.profile),
+            passages=passages,
+            support=self.config.support,
+            scope=self.config.scope,
+        )
         if not passages:
-            return (
-                "No help-center article matches this question. If it is about this site and "
-                "you are not sure of the answer, say you don't know rather than guess, and "
-                f"offer the human support contact ({contact})."
-            )
+            return instruction
         passages = passages[: self.passage_count]
         each = max(60, self.passage_tokens // len(passages))
         blocks = [
             f"[{i}] {p.title}\n{cut_to_tokens(p.body.strip(), each, self.count)}"
             for i, p in enumerate(passages, start=1)
         ]
-        return (
-            "Answer from these help-center articles; cite them as [1], [2]. If they do not "
-            f"answer the question, say so and offer the human support contact ({contact}).\n\n"
-            + "\n\n".join(blocks)
-        )
+        return instruction + "\n\n" + "\n\n".join(blocks)
 
     # --- the visitor's data -----------------------------------------------------------------
     def page_part(self, data: ReplyInput) -> PromptPart | None:

@@ -74,6 +74,9 @@ def test_without_passages_every_claim_is_unsupported():
         "I couldn't find this in our help center, so I'd rather not guess.",
         "I can only help with questions about this site. Is there anything else?",
         "Thanks, glad that helped!",
+        "*I'm running without a language model right now, so here is the closest answer from "
+        "the help center.*\n\nRead the article in the help center: [Delete](/help/kb/1/)\n\n"
+        "*Source: StackFAQ (Karan & Šnajder, 2018), Stack Exchange content, CC BY-SA 3.0*",
     ],
 )
 def test_chit_chat_refusals_and_offers_of_a_person_are_not_penalised(reply):
@@ -145,3 +148,62 @@ def test_embeddings_alone_never_support_a_sentence_without_shared_words():
 def test_an_embedder_that_is_off_means_lexical_only():
     reply = "Find the Danger Zone at the end of the repository options screen."
     assert check(reply, passages=PASSAGES, embed=lambda texts: None).grounded == "ungrounded"
+
+
+# --- through the reply path: the verdict event, stored and replayed ----------------------------
+@pytest.fixture
+def help_center(settings, db):
+    from knowledge import services
+    from knowledge.models import KnowledgeBaseEntry
+    from knowledge.search import index
+
+    settings.CHAT_RETRIEVER = "knowledge.search.retrieve_passages"
+    settings.CHAT_CACHE_TTL = 0
+    index.clear()
+    services.entries_save(
+        entries=[
+            KnowledgeBaseEntry(category="GitHub", title=p["title"], body=p["body"])
+            for p in PASSAGES
+        ]
+    )
+    yield
+    index.clear()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_verdict_is_sent_before_done_stored_and_replayed(
+    connect, fake_provider, help_center
+):
+    from channels.db import database_sync_to_async
+
+    from chat.models import ChatMessage
+
+    fake_provider.enqueue([PARTLY[:40], PARTLY[40:]])
+    client = await connect()
+    await client.hello()
+    await client.ask("How do I delete my GitHub repository?")
+    events = await client.receive_until("done")
+    types = [e["type"] for e in events]
+    assert "verdict" in types and types.index("verdict") < types.index("done")
+    verdict = events[types.index("verdict")]
+    reply_id = events[-1]["message"]
+    assert verdict == {
+        "type": "verdict",
+        "message": reply_id,
+        "grounded": "partly",
+        "unsupported": check(PARTLY, passages=PASSAGES).unsupported,
+    }
+    start, end = verdict["unsupported"][0]
+    assert PARTLY[start:end].startswith("Afterwards, e-mail Jira")
+    reply = await database_sync_to_async(ChatMessage.objects.get)(id=reply_id)
+    assert reply.metadata["verdict"]["grounded"] == "partly"
+
+    session = next(e for e in events if e["type"] == "ack")["session"]
+    again = await connect()
+    ready_again = await again.hello(session)
+    stored = [m for m in ready_again["history"] if m["role"] == "assistant"][0]
+    assert stored["verdict"]["unsupported"] == verdict["unsupported"]
+    await again.send({"type": "hello", "session": session, "page": {},
+                      "resume": {"message": reply_id, "seq": -1}})
+    replayed = await again.receive_until("done")
+    assert [e for e in replayed if e["type"] == "verdict"] == [verdict]

@@ -139,9 +139,10 @@ def test_citations_and_code_are_left_alone():
 
 
 @pytest.mark.parametrize("seed", range(40))
-def test_streamed_pieces_add_up_to_the_guarded_reply(seed):
+def test_streamed_pieces_never_show_what_the_guard_removes(seed):
     rng = random.Random(seed)  # noqa: S311 - reproducible cuts, not secrets
     text = HALLUCINATED + " Also [the form](http://www.facebook.com/help/delete_account) [1]."
+    whole = link_guard(text, **GUARD)
     stream = LinkGuardStream(**GUARD)
     shown, index = [], 0
     while index < len(text):
@@ -149,8 +150,39 @@ def test_streamed_pieces_add_up_to_the_guarded_reply(seed):
         shown.append(stream.feed(text[index : index + size]))
         index += size
     shown.append(stream.close())
-    assert "".join(shown) == link_guard(text, **GUARD).text
-    assert not any("twitter" in piece or "jira.atl" in piece for piece in shown)
+    seen = "".join(shown)
+    for invented in ("facebook.com/concierge", "twitter", "jira.atl", "openshift", "@concierge-ai",
+                     "555-2671"):
+        assert invented not in seen
+    # the whole-text guard's text, but for an invented address's name that went out before its
+    # "@" arrived (only its domain is dropped then)
+    before, after = whole.text.split(" Mail  or ")
+    assert seen.startswith(before + " Mail ") and seen.endswith(" or " + after)
+    assert len(seen) - len(whole.text) <= len("jane.doe")
+
+
+def test_model_tokens_stream_as_they_come_when_they_hold_no_link():
+    stream = LinkGuardStream(**GUARD)
+    assert [stream.feed(t) for t in ["Hel", "lo", " there", ",", " friend"]] == [
+        "Hel", "lo", " there", ",", " friend"
+    ]
+
+
+def test_streamed_at_word_boundaries_the_pieces_add_up_to_the_whole_text_guard():
+    text = HALLUCINATED + " Also [the form](http://www.facebook.com/help/delete_account) [1]."
+    stream = LinkGuardStream(**GUARD)
+    words = text.split(" ")
+    shown = [stream.feed(w + (" " if i < len(words) - 1 else "")) for i, w in enumerate(words)]
+    assert "".join(shown) + stream.close() == link_guard(text, **GUARD).text
+
+
+def test_an_address_whose_name_went_out_first_loses_its_domain():
+    stream = LinkGuardStream(**GUARD)
+    shown = [stream.feed(t) for t in ["Mail", " jane", "@concierge-ai.com", " or", " support",
+                                       "@example.com", " today"]]
+    shown.append(stream.close())
+    assert "".join(shown) == "Mail jane or support@example.com today"
+    assert stream.removed == ["jane@concierge-ai.com"]
 
 
 def test_a_link_is_never_shown_before_it_is_judged():
@@ -158,14 +190,104 @@ def test_a_link_is_never_shown_before_it_is_judged():
     pieces = ["See ", "[the ", "page](https://", "evil", ".example/x"]
     shown = [stream.feed(piece) for piece in pieces]
     assert "".join(shown) == "See "
-    assert stream.feed(") now") == ""  # ")" may still be part of a number
-    assert stream.feed(" please") == "the page now "
-    assert stream.close() == "please"
+    assert stream.feed(") now") == "the page now"
+    assert stream.close() == ""
     assert stream.removed == ["https://evil.example/x"]
 
 
-def test_the_stream_releases_text_word_by_word():
+def test_the_stream_holds_a_number_until_it_is_complete():
     stream = LinkGuardStream(**GUARD)
-    assert stream.feed("Open") == ""
-    assert stream.feed(" Settings") == "Open "
-    assert stream.feed(", then") == "Settings, "
+    assert stream.feed("Call") == "Call"
+    assert stream.feed(" +1 555") == ""
+    assert stream.feed(" 2671") == ""
+    assert stream.feed(" now") == "  now"
+    assert stream.removed == ["+1 555 2671"]
+
+
+# --- through the reply path: live, stored, replayed, history, SSE ------------------------------
+SCRIPTED = [
+    "Delete it ",
+    "[here](https://www.facebook.com/help/delete_account) ",
+    "or [on Jira](https://jira.atlassian.com/",
+    "browse/CONC) and mail ",
+    "jane@concierge-ai.com",
+    " [1].",
+]
+SHOWN = "Delete it [here](https://www.facebook.com/help/delete_account) or on Jira and mail  [1]."
+
+
+@pytest.fixture
+def help_center(settings, db):
+    from knowledge import services
+    from knowledge.models import KnowledgeBaseEntry
+    from knowledge.search import index
+
+    settings.CHAT_RETRIEVER = "knowledge.search.retrieve_passages"
+    settings.CHAT_CACHE_TTL = 0
+    index.clear()
+    services.entries_save(
+        entries=[
+            KnowledgeBaseEntry(
+                category="Facebook",
+                title="How do I delete my Facebook account?",
+                body="Go here: http://www.facebook.com/help/delete_account and click Submit.",
+            )
+        ]
+    )
+    yield
+    index.clear()
+
+
+def token_text(events: list[dict]) -> str:
+    return "".join(e["text"] for e in events if e["type"] == "token")
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_live_tokens_and_the_stored_reply_carry_no_invented_link(
+    connect, fake_provider, help_center
+):
+    from channels.db import database_sync_to_async
+
+    from chat.models import ChatMessage
+
+    fake_provider.enqueue(SCRIPTED)
+    client = await connect()
+    await client.hello()
+    await client.ask("How do I delete my Facebook account?")
+    events = await client.receive_until("done")
+    assert token_text(events) == SHOWN
+    assert "jira" not in json_dump(events) and "concierge-ai" not in json_dump(events)
+    session = next(e for e in events if e["type"] == "ack")["session"]
+    reply = await database_sync_to_async(ChatMessage.objects.get)(id=events[-1]["message"])
+    assert reply.text == SHOWN
+
+    # replayed: a new socket resuming from the start, and the history of the conversation
+    again = await connect()
+    ready_again = await again.hello(session)
+    history = [m for m in ready_again["history"] if m["role"] == "assistant"]
+    assert history[0]["text"] == SHOWN
+    await again.send({"type": "hello", "session": session, "page": {},
+                      "resume": {"message": str(reply.id), "seq": -1}})
+    resumed = await again.receive_until("done")
+    assert token_text(resumed) == SHOWN
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_sse_stream_is_guarded_too(fake_provider, help_center):
+    from django.test import AsyncClient
+
+    from tests.chat.test_sse import post, question, sse_events
+
+    fake_provider.enqueue(SCRIPTED)
+    response = await post(
+        AsyncClient(),
+        {"session": None, "message": question("How do I delete my Facebook account?")},
+    )
+    events = await sse_events(response)
+    assert token_text(events) == SHOWN
+
+
+def json_dump(events) -> str:
+    import json
+
+    return json.dumps(events)

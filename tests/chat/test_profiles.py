@@ -8,6 +8,7 @@ import pytest
 from chat.providers import GenerationOptions
 from chat.reply.grounding import check, link_guard, sentence_spans
 from chat.reply.profiles import (
+    HEDGE,
     LEAD_MAX_CHARS,
     Opening,
     grounding_instruction,
@@ -125,8 +126,10 @@ def test_a_small_reply_opens_with_the_lead_or_the_no_match_answer():
     assert opening == Opening("Open All Mail in the left menu. [1]", model=False)
     nothing = reply_opening(small, question="capital of France?", passages=[], support=SUPPORT)
     assert nothing.model is False and "support@example.com" in nothing.text
-    weak = passage("Open All Mail.", score=0.3)
-    assert reply_opening(small, question="x", passages=[weak], support=SUPPORT) is None
+    weak = passage("Open All Mail.", score=0.4)
+    hedged = reply_opening(small, question="x", passages=[weak], support=SUPPORT)
+    assert hedged == Opening(f"{HEDGE}\n\nOpen All Mail. [1]", model=False)
+    assert check(hedged.text, passages=[weak]).grounded == "grounded"
     assert reply_opening(large, question="x", passages=[near], support=SUPPORT) is None
 
 
@@ -135,3 +138,20 @@ def test_the_profile_caps_the_generation_options():
     capped = options_for(profile_for("small"), options)
     assert (capped.temperature, capped.top_p, capped.max_tokens) == (0.1, 0.9, 160)
     assert options_for(profile_for("large"), options) == options
+
+
+@pytest.mark.parametrize("name", ["small", "large"])
+def test_the_built_prompt_carries_the_profile_and_the_decline(name):
+    from dataclasses import replace
+
+    from chat.config import env_config
+    from chat.reply.prompt import PromptBuilder
+
+    config = replace(env_config(), profile=name, scope="questions about this shop")
+    builder = PromptBuilder(config)
+    france = builder.grounding([])  # "What is the capital of France?" finds no passage
+    assert "If the question is not about questions about this shop, do not answer it" in france
+    grounded = builder.grounding([passage("Open All Mail in the left menu.")])
+    assert grounded.endswith("[1] Where is my archived mail?\nOpen All Mail in the left menu.")
+    strict = "using only the words and facts of the article below" in grounded
+    assert strict is (name == "small")
