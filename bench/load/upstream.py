@@ -19,6 +19,12 @@ import json
 import time
 
 MODEL = "bench-model"
+# Plain words, as most of a model's answer is: no digit, link or address, which the reply path's
+# link guard would hold back until it can judge them.
+WORDS = (
+    "the assistant answers from the help center and the page you are reading so that every "
+    "visitor gets a grounded reply quickly and politely with sources when there are some"
+).split()
 
 
 def chunk(body: dict) -> bytes:
@@ -73,7 +79,8 @@ class Upstream:
         )
         for index in range(self.tokens):
             await sleep_until(started + self.delay + index / self.rate)
-            writer.write(token_chunk(index, created, f" w{index}" if index else "w0"))
+            word = WORDS[index % len(WORDS)]
+            writer.write(token_chunk(index, created, f" {word}" if index else word.capitalize()))
             await writer.drain()
         if (request.get("stream_options") or {}).get("include_usage"):
             writer.write(
