@@ -72,15 +72,18 @@ async def conversation_open(visit: Visit, session_id) -> ChatSession | None:
 
 
 async def conversation_ready(visit: Visit, session: ChatSession | None) -> dict:
-    """The `ready` event: the conversation's recent history, its universes, today's usage."""
-    history = []
+    """The `ready` event: the conversation's recent history, its universes, today's usage, and
+    what the widget replays with the history (the rating given, a person offered)."""
+    history, conversation = [], None
     if session is not None:
         history = await selectors.amessage_history_serialized(session=session, limit=HISTORY_LIMIT)
+        conversation = {"rating": session.rating, "escalated": session.escalated}
     return events.ready(
         session_id=str(session.id) if session is not None else None,
         history=history,
         universes=[u.as_dict() for u in universe_list(visit.asker)],
         usage=await quotas.usage_snapshot(owner=visit.owner, tz=visit.tz),
+        conversation=conversation,
     )
 
 
@@ -177,7 +180,11 @@ async def reply_events(
 ) -> AsyncIterator[dict]:
     """The events of an existing reply: from its stream if a process still has it, else rebuilt
     from the stored row (a reply left `streaming` by a dead process is marked interrupted)."""
-    live = await streams.stream_subscribe(str(reply.id), after_seq=None)
+    # Every piece from the start (to keep what was shown if the writer dies), filtered here; a
+    # resumed reader gets the very pieces it lacks, one frame each, never joined ones.
+    live = await streams.stream_subscribe(
+        str(reply.id), after_seq=None, coalesce=after_seq is None
+    )
     if live is None:
         return _stored(visit, reply, after_seq)
     return _until_done(visit, live, reply, after_seq)

@@ -118,7 +118,11 @@ class ReplyStream:
             self._drained.set()
 
     # --- reading ---------------------------------------------------------------------------------
-    async def subscribe(self, *, after_seq: int | None = None) -> AsyncIterator[dict[str, Any]]:
+    async def subscribe(
+        self, *, after_seq: int | None = None, coalesce: bool = True
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Every event `after_seq` asks for; tokens joined for a reader that lags, unless
+        `coalesce` is False (a reader that filters the events itself)."""
         index = 0
         while True:
             while index < len(self.events):
@@ -126,7 +130,12 @@ class ReplyStream:
                 index += 1
                 if wanted(event, after_seq):
                     # A resumed reader gets the very pieces it asked for, one frame each.
-                    if after_seq is None and event["type"] == "token" and self._behind(index - 1):
+                    if (
+                        coalesce
+                        and after_seq is None
+                        and event["type"] == "token"
+                        and self._behind(index - 1)
+                    ):
                         event, index = self._coalesced(event, index)
                     yield event
                 if event["type"] in FINAL_TYPES:
@@ -318,12 +327,12 @@ async def stream_exists(message_id: str) -> bool | None:
 
 
 async def stream_subscribe(
-    message_id: str, *, after_seq: int | None = None
+    message_id: str, *, after_seq: int | None = None, coalesce: bool = True
 ) -> AsyncIterator[dict[str, Any]] | None:
     """Return an iterator over a reply's events, or None when no process holds them any more."""
     stream = _local.get(str(message_id))
     if stream is not None:
-        return stream.subscribe(after_seq=after_seq)
+        return stream.subscribe(after_seq=after_seq, coalesce=coalesce)
     redis = await get_redis()
     if redis is None:
         return None
