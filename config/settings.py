@@ -403,7 +403,7 @@ KNOWLEDGE_QUERY_THREADS = env.int("KNOWLEDGE_QUERY_THREADS", default=1)
 # The knowledge base's version stamp (the response cache keys on it; see chat/retrieval.py).
 CHAT_KNOWLEDGE_VERSION = env.str("CHAT_KNOWLEDGE_VERSION", default="knowledge.selectors.kb_version")
 
-# Load the embedding model and build the search index before a server process listens (config/asgi.py).
+# Load the embedding model and build the search index before a process listens (config/asgi.py).
 KNOWLEDGE_WARM_UP = env.bool("KNOWLEDGE_WARM_UP", default=True)
 
 # --- Analytics (analytics/): dashboard, reports, knowledge gaps, Prometheus metrics -------------

@@ -10,7 +10,6 @@ import redis
 from django.core.exceptions import ImproperlyConfigured
 
 from chat import redis_pool
-from chat.identity import Owner
 from chat.guards.limits import (
     REDIS_PREFIX,
     Rate,
@@ -19,6 +18,7 @@ from chat.guards.limits import (
     rate_limit_hit,
     rate_limit_keys,
 )
+from chat.identity import Owner
 from tests.services import require_redis
 
 T0 = 1_000_000.0  # a controlled "now", in seconds

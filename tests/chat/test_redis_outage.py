@@ -14,8 +14,8 @@ import redis
 from structlog.testing import capture_logs
 
 from chat import redis_pool
-from chat.guards.limits import REDIS_PREFIX, local_limits_clear, rate_limit_hit
 from chat.guards.cache import CachedReply, cache_get, cache_key, cache_put
+from chat.guards.limits import REDIS_PREFIX, local_limits_clear, rate_limit_hit
 from tests.services import free_port, missing
 
 pytestmark = pytest.mark.services
