@@ -89,7 +89,10 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = not _pooled  # the pool checks conn
 if _pooled:
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": env.int("DATABASE_POOL_MIN_SIZE", default=2),
-        "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=20),
+        # Above the threads that may hold one: chat's CHAT_DB_THREADS, the context loaders'
+        # eight, the listeners' and asgiref's (a thread keeps its connection until its next
+        # call closes it). Lower, a burst waited on the pool until PoolTimeout (bench/README.md).
+        "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=40),
         "timeout": env.float("DATABASE_POOL_TIMEOUT", default=10.0),
     }
 # Threads that chat's database calls run on (chat/db.py), per process.
