@@ -159,12 +159,15 @@ async def _answer(
     guard = EchoGuard(prompt.instructions())
     links = _link_guard(reply_input, draft)
     try:
-        opening = reply_opening(
-            profile_for(choice.profile),
-            question=reply_input.question,
-            passages=reply_input.passages,
-            support=draft.support,
-        )
+        opening = None
+        if reply_input.passages or not _has_facts(reply_input):
+            # With an app's facts and no passage (a race question), the model answers from them.
+            opening = reply_opening(
+                profile_for(choice.profile),
+                question=reply_input.question,
+                passages=reply_input.passages,
+                support=draft.support,
+            )
         if opening is not None:
             _relay(opening.text, links, stream, draft)
             if not opening.model:
@@ -204,6 +207,11 @@ def _relay(text: str | None, links: LinkGuardStream, stream, draft: Draft) -> No
     if shown:
         seq = draft.add(shown)
         stream.publish(events.token(message_id=stream.message_id, seq=seq, text=shown))
+
+
+def _has_facts(reply_input: ReplyInput) -> bool:
+    """Whether an app gave this question facts of its own (a context source's part)."""
+    return any(p.trusted and not p.source.startswith("knowledge.") for p in reply_input.parts)
 
 
 def _refuse_recital(guard: EchoGuard, stream, draft: Draft) -> None:
