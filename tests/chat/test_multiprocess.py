@@ -58,6 +58,7 @@ def visitor_cookie(server: LiveServer) -> str:
 class Socket:
     def __init__(self, ws) -> None:
         self.ws = ws
+        self.session: str | None = None  # from `ready`, or the `ack` of the first question
 
     @classmethod
     async def open(cls, server: LiveServer, cookie: str) -> Socket:
@@ -70,7 +71,10 @@ class Socket:
         await self.ws.send(json.dumps(frame))
 
     async def receive(self, timeout: float = 15) -> dict:
-        return json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
+        event = json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
+        if event["type"] in ("ready", "ack") and event.get("session"):
+            self.session = event["session"]
+        return event
 
     async def until(self, type_: str) -> list[dict]:
         events = []
