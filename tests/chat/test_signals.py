@@ -7,6 +7,7 @@ import time
 import pytest
 
 from chat.models import ChatMessage
+from chat.reply.lifecycle import replies_wait_idle
 from chat.signals import (
     conversation_escalated,
     conversation_rated,
@@ -49,6 +50,7 @@ async def test_a_finished_reply_is_signalled_once_with_what_listeners_need(
     await client.hello()
     await client.ask("When do you open?")
     done = (await client.receive_until("done"))[-1]
+    await replies_wait_idle()  # the reply task signals after `done` has gone out
     await signals_wait_idle()
 
     [reply] = heard["finished"]
@@ -71,6 +73,7 @@ async def test_ratings_and_escalations_are_signalled(connect, fake_provider, hea
     await client.send({"type": "rate", "score": 2, "comment": "slow"})
     await client.send({"type": "ping"})
     assert (await client.receive())["type"] == "pong"
+    await replies_wait_idle()  # the reply task signals after `done` has gone out
     await signals_wait_idle()
 
     [escalation] = heard["escalated"]
@@ -94,5 +97,6 @@ async def test_a_slow_listener_does_not_delay_the_reply(connect, fake_provider):
         await client.receive_until("done")
         assert time.monotonic() - started < 1.0
     finally:
+        await replies_wait_idle()
         await signals_wait_idle()
         reply_finished.disconnect(dispatch_uid="test-slow")
