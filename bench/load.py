@@ -744,6 +744,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--profile-at", type=ints, default=[50, 200])
     parser.add_argument("--dump-every", type=float, default=0, help="seconds between py-spy dumps")
     parser.add_argument("--peers", action="store_true")
+    parser.add_argument("--peers-at", type=ints, default=[], help="(default: --concurrency)")
     parser.add_argument("--delay", type=float, default=0.2)
     parser.add_argument("--tokens", type=int, default=40)
     parser.add_argument("--rate", type=float, default=50.0)
@@ -783,7 +784,7 @@ async def main_async(args) -> dict:
         if args.peers:
             import peers as peer_runner
 
-            for n in args.concurrency:
+            for n in args.peers_at or args.concurrency:
                 burst = Burst(n)
                 await burst_direct(upstream, n, burst)
                 peers.extend(await peer_runner.peers_run(upstream=upstream, n=n, work=WORK,
