@@ -161,6 +161,9 @@ async def _bounded(key: str, limit: float, job) -> ContextPart | None:
     except TimeoutError:
         log.warning("context_source_late", source=key, deadline_s=limit)
         return None
+    except DatabaseError as exc:  # not migrated yet, or the database is down
+        log.warning("context_source_unavailable", source=key, error=str(exc))
+        return None
     except Exception:  # noqa: BLE001 - a failing loader is skipped, never fatal
         log.exception("context_source_failed", source=key)
         return None
