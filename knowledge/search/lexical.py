@@ -1,7 +1,8 @@
 """Lexical matching: a tokenizer shared by every backend, and an in-process BM25 index.
 
-The BM25 index is a sparse term-by-entry matrix of precomputed term weights, so scoring a query
-is the sum of a few rows. Its score is divided by the query's upper bound (every query term at
+The BM25 index keeps each term's postings (the entries it occurs in, with their precomputed
+weights) as numpy arrays, so scoring a query adds up a few short arrays; no sparse-matrix library.
+Its score is divided by the query's upper bound (every query term at
 saturation), which puts it in [0, 1] whatever the size of the knowledge base.
 """
 
@@ -12,7 +13,6 @@ from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
-from scipy import sparse
 
 TOKEN = re.compile(r"[a-z0-9]+")
 STOPWORDS = frozenset(
@@ -71,9 +71,20 @@ class BM25Index:
                 columns.append(doc_index)
                 counts.append(count)
         self.idf, weights = self._weights(rows, columns, counts, lengths, len(documents), b)
-        self.matrix = sparse.csr_matrix(
-            (weights, (rows, columns)), shape=(len(self.vocabulary), len(documents))
-        )
+        self.n_docs = len(documents)
+        self.postings = self._postings(rows, columns, weights)
+
+    def _postings(self, rows, columns, weights) -> list[tuple[np.ndarray, np.ndarray]]:
+        """For each term, the documents it occurs in and its weight in each."""
+        rows_a = np.asarray(rows, dtype=np.int64)
+        order = np.argsort(rows_a, kind="stable")
+        bounds = np.searchsorted(rows_a[order], np.arange(len(self.vocabulary) + 1))
+        docs = np.asarray(columns, dtype=np.int64)[order]
+        values = np.asarray(weights, dtype=np.float32)[order]
+        return [
+            (docs[bounds[t] : bounds[t + 1]], values[bounds[t] : bounds[t + 1]])
+            for t in range(len(self.vocabulary))
+        ]
 
     def _weights(self, rows, columns, counts, lengths, n_docs, b):
         rows_a = np.asarray(rows, dtype=np.int64)
@@ -87,10 +98,12 @@ class BM25Index:
 
     def scores(self, query: str) -> np.ndarray:
         """Normalised BM25 of every document for `query`, in [0, 1]."""
-        n_docs = self.matrix.shape[1]
         terms = [self.vocabulary[t] for t in set(tokenize(query)) if t in self.vocabulary]
+        raw = np.zeros(self.n_docs, dtype=np.float32)
         if not terms:
-            return np.zeros(n_docs, dtype=np.float32)
-        raw = np.asarray(self.matrix[terms].sum(axis=0), dtype=np.float32).ravel()
+            return raw
+        for term in terms:
+            docs, weights = self.postings[term]
+            np.add.at(raw, docs, weights)
         upper = float(self.idf[terms].sum()) * (self.k1 + 1)
         return raw / upper if upper > 0 else raw
