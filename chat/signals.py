@@ -10,6 +10,7 @@ listener needs, so that no listener has to query chat's tables to make sense of 
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -112,13 +113,17 @@ def send_now(signal: Signal, **payload) -> None:
 
 
 _pending: set[asyncio.Task] = set()
+# Listeners run on threads of their own: on the loop's default executor they took the threads
+# that the reply path's own `sync_to_async` calls need (validation.aparse_message), and a title
+# being generated held one for up to its 15 s timeout (bench/README.md).
+_listeners = ThreadPoolExecutor(max_workers=4, thread_name_prefix="signals")
 
 
 def send_later(signal: Signal, **payload) -> None:
     """Send `signal` from a worker thread without waiting for it (call from async code, after
     commit). Listeners may use the ORM; the caller goes on at once."""
     task = asyncio.get_running_loop().create_task(
-        sync_to_async(_send, thread_sensitive=False)(signal, **payload)
+        sync_to_async(_send, thread_sensitive=False, executor=_listeners)(signal, **payload)
     )
     _pending.add(task)
     task.add_done_callback(_pending.discard)
