@@ -31,6 +31,9 @@ def _start_worker(*, key: str, redis_url: str) -> subprocess.Popen:
         "CHAT_RATE_LIMIT": f"{LIMIT}/minute",
         "REDIS_SOCKET_TIMEOUT": "3",  # a loaded machine is not an outage: no fallback here
         "PYTHONPATH": str(ROOT),
+        # The workers need Redis only. Under pytest, DATABASE_URL names a database pytest never
+        # creates (it makes test_<name>): the operator's overlay would wait on it for a pool.
+        "DATABASE_URL": "sqlite:///:memory:",
     }
     return subprocess.Popen(  # noqa: S603 - our own interpreter and module
         [sys.executable, "-m", "tests.chat.test_limits_multiprocess", key, str(PER_PROCESS)],
