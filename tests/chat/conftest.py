@@ -104,7 +104,9 @@ async def connect():
 
     yield _connect
     from chat.reply.lifecycle import replies_wait_idle
+    from chat.signals import signals_wait_idle
 
     await replies_wait_idle()
+    await signals_wait_idle()  # listeners' writes end before the database is flushed
     for client in clients:
         await client.close()

@@ -10,8 +10,18 @@ from django.test import AsyncClient
 
 from chat.models import ChatMessage
 from chat.reply.lifecycle import replies_wait_idle
+from chat.signals import signals_wait_idle
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(autouse=True)
+async def replies_settle():
+    """An SSE test ends at `done`; the reply task and its listeners finish after it. Let them end
+    before the database is flushed, so teardown never waits on their connections."""
+    yield
+    await replies_wait_idle()
+    await signals_wait_idle()
 
 
 async def sse_events(response) -> list[dict]:
