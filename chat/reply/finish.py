@@ -66,6 +66,17 @@ class Draft:
     def text(self) -> str:
         return "".join(self.pieces)
 
+    def tail(self, chars: int = 400) -> str:
+        """The end of the text so far (per-token checks need no more than this, and joining the
+        whole reply on every token would grow with its square)."""
+        kept, size = [], 0
+        for piece in reversed(self.pieces):
+            kept.append(piece)
+            size += len(piece)
+            if size >= chars:
+                break
+        return "".join(reversed(kept))
+
     @property
     def stored_text(self) -> str:
         return self.final_text if self.final_text is not None else self.text

@@ -178,7 +178,7 @@ async def _answer(
                 draft.answered_by(said.provider, said.model, said.fallback_from)
             elif said.type == "token" and said.text:
                 _relay(said.text, links, stream, draft)
-                if guard.recited(draft.text + links.pending):
+                if guard.recited(draft.tail() + links.pending):
                     links.pending = ""  # the held-back rest of the recital is never shown
                     _refuse_recital(guard, stream, draft)
                     return
