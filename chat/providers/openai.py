@@ -8,6 +8,7 @@ insists on one, so a placeholder is sent. Retries belong to `Provider.stream`: t
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlparse
@@ -71,20 +72,35 @@ class OpenAIProvider(Provider):
     async def _stream(
         self, *, model: str, messages: list[PromptMessage], options: GenerationOptions
     ) -> AsyncIterator[StreamEvent]:
-        stream = await self._open(model=model, messages=messages, options=options)
+        raw = await self._open(model=model, messages=messages, options=options)
+        response = raw.http_response
         pieces: list[str] = []
         usage: Usage | None = None
         try:
-            async for chunk in stream:
-                if chunk.usage is not None:
-                    usage = _reported_usage(chunk.usage)
+            # The chunks are read as JSON, not as the SDK's pydantic objects: building those
+            # for every chunk was a quarter of the event loop's time under load (bench/README.md).
+            finished = False
+            async for data in _sse_data(response):
+                # After [DONE] the body is read to its end (HTTP/1.1 reuses the connection).
+                finished = finished or data.startswith("[DONE]")
+                if finished:
+                    continue
+                chunk = json.loads(data)
+                if not isinstance(chunk, dict):
+                    continue
+                if chunk.get("error"):
+                    raise _stream_api_error(chunk["error"], response)
+                if chunk.get("usage"):
+                    usage = _reported_usage(chunk["usage"])
                 for text in _delta_texts(chunk):
                     pieces.append(text)
                     yield StreamEvent(type="token", text=text)
         except (openai.OpenAIError, httpx2.HTTPError) as exc:
             raise self._error(exc, model) from exc
+        except ValueError as exc:  # a line that is not JSON
+            raise self._error(exc, model) from exc
         finally:
-            await stream.close()
+            await response.aclose()
         if usage is None:
             usage = Usage(
                 sum(estimate_tokens(m.content) for m in messages),
@@ -95,8 +111,9 @@ class OpenAIProvider(Provider):
 
     async def _open(
         self, *, model: str, messages: list[PromptMessage], options: GenerationOptions
-    ) -> openai.AsyncStream:
-        """Start the stream; retry once without `stream_options` if the server refuses them."""
+    ) -> Any:
+        """Start the stream (the raw HTTP response, its body not read yet); retry once without
+        `stream_options` if the server refuses them."""
         request = {
             "model": model,
             "messages": [_message_param(m) for m in messages],
@@ -106,7 +123,7 @@ class OpenAIProvider(Provider):
         try:
             if self.send_stream_options:
                 try:
-                    return await self.client.chat.completions.create(
+                    return await self.client.chat.completions.with_raw_response.create(
                         **request, stream_options={"include_usage": True}
                     )
                 except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
@@ -116,7 +133,7 @@ class OpenAIProvider(Provider):
                     log.info(
                         "provider_stream_options_refused", provider=self.name, url=self.base_url
                     )
-            return await self.client.chat.completions.create(**request)
+            return await self.client.chat.completions.with_raw_response.create(**request)
         except (openai.OpenAIError, httpx2.HTTPError) as exc:
             raise self._error(exc, model) from exc
 
@@ -216,15 +233,56 @@ def _option_params(options: GenerationOptions, *, hosted: bool = False) -> dict[
     return params
 
 
-def _reported_usage(usage: Any) -> Usage:
-    return Usage(usage.prompt_tokens or 0, usage.completion_tokens or 0)
+def _reported_usage(usage: dict) -> Usage:
+    return Usage(usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0)
 
 
-def _delta_texts(chunk: Any) -> list[str]:
+def _delta_texts(chunk: dict) -> list[str]:
     texts = []
-    # getattr: compatible servers are loose with the schema (a missing index, a null delta).
-    for choice in chunk.choices or ():
-        delta = getattr(choice, "delta", None)
-        if getattr(choice, "index", 0) == 0 and delta is not None and delta.content:
-            texts.append(delta.content)
+    # Compatible servers are loose with the schema (a missing index, a null delta).
+    for choice in chunk.get("choices") or ():
+        if not isinstance(choice, dict) or choice.get("index", 0) != 0:
+            continue
+        content = (choice.get("delta") or {}).get("content")
+        if content and isinstance(content, str):
+            texts.append(content)
     return texts
+
+
+async def _sse_data(response: Any) -> AsyncIterator[str]:
+    """The `data` of each server-sent event (lines joined), as the SDK's decoder gives them;
+    an `event: error` is raised as the API error it carries."""
+    event, data = "", []
+    async for line in response.aiter_lines():
+        if not line:
+            if data:
+                joined = "\n".join(data)
+                if event == "error":
+                    raise _stream_api_error(_json_or_text(joined), response)
+                yield joined
+            event, data = "", []
+            continue
+        field, _, value = line.partition(":")
+        value = value[1:] if value.startswith(" ") else value
+        if field == "data":
+            data.append(value)
+        elif field == "event":
+            event = value
+    if data:
+        yield "\n".join(data)
+
+
+def _stream_api_error(error: Any, response: Any) -> openai.APIError:
+    """An error the server sent inside a stream that began with HTTP 200 (the SDK's own)."""
+    message = error.get("message") if isinstance(error, dict) else None
+    if not isinstance(message, str) or not message:
+        message = error if isinstance(error, str) and error else "the stream reported an error"
+    return openai.APIError(message=message, request=response.request, body=error)
+
+
+def _json_or_text(text: str) -> Any:
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        return text
+    return parsed.get("error", parsed) if isinstance(parsed, dict) else parsed

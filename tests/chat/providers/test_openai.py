@@ -272,6 +272,37 @@ async def test_an_error_after_tokens_is_not_retried_and_keeps_the_tokens(
     assert len(openai_server.posts) == 1
 
 
+async def test_an_error_event_after_tokens_ends_the_answer_with_the_servers_words(
+    openai_server, make_openai
+):
+    # Some servers name the event (`event: error`); others keep-alive with comment lines.
+    frames = [": keep-alive\n\n", *openai_stream(TOKENS[:2], done=False)]
+    frames.append(
+        "event: error\n"
+        'data: {"error": {"message": "out of memory",\n'
+        'data:  "type": "server_error"}}\n\n'
+    )
+    openai_server.enqueue(Reply(frames=frames))
+
+    result = await collect(make_openai(max_retries=2), model="gpt-test")
+
+    assert result.tokens == TOKENS[:2]
+    assert result.error.partial is True
+    assert "out of memory" in result.error.message
+    assert len(openai_server.posts) == 1
+
+
+async def test_a_line_that_is_not_json_is_a_clear_error_not_a_crash(openai_server, make_openai):
+    frames = [*openai_stream(TOKENS[:1], done=False), "data: {not json\n\n"]
+    openai_server.enqueue(Reply(frames=frames))
+
+    result = await collect(make_openai(), model="gpt-test")
+
+    assert result.tokens == TOKENS[:1]
+    assert result.error.partial is True
+    assert "failed while answering" in result.error.message
+
+
 async def test_a_connection_dropped_mid_answer_is_partial(openai_server, make_openai):
     openai_server.enqueue(Reply(frames=openai_stream(TOKENS[:3], done=False), drop=True))
 
