@@ -25,7 +25,7 @@ REF` runs everything a second time on HEAD with its performance files (chat/db.p
 chat/live/streams.py) from git revision REF and PostgreSQL's pool off (DATABASE_POOL=false,
 CONN_MAX_AGE 0): before and after, on the same machine in the same run. `--proposed PATCH,...`
 (and `--proposed-env K=V,...`) adds a variant of HEAD with changes not yet made (patches under
-bench/load/proposals/).
+bench/load/proposals/). `--baseline REF` adds the whole tree of revision REF, as it was.
 `--profile DIR` records the daphne process with py-spy (installed by the benchmark in a
 throwaway virtualenv under /tmp) during the bursts of `--profile-at` on PostgreSQL + Redis, and
 prints each profile's top functions. `--peers` drives the same load through Gradio's
@@ -737,6 +737,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--idle", type=int, default=2000, help="idle widgets (0: skip)")
     parser.add_argument("--extras-variants", default="", help="sustained and idle only for these")
     parser.add_argument("--before", default="", help="git revision of the 'before' variant")
+    parser.add_argument("--baseline", default="", help="git revision run whole, as it was")
     parser.add_argument("--variants", default="", help="run only these (before,after,proposed)")
     parser.add_argument("--proposed", default="", help="patches for a 'proposed' variant")
     parser.add_argument("--proposed-env", default="", help="K=V,... for the 'proposed' variant")
@@ -763,6 +764,8 @@ async def main_async(args) -> dict:
     load_start = load_average()
     try:
         variants = [("after", tree_export("after"), {})]
+        if args.baseline:  # the whole tree as it was at that revision, with its own settings
+            variants.insert(0, ("baseline", tree_export("baseline", args.baseline), {}))
         if args.before:
             variants.insert(
                 0, ("before", before_tree(args.before),

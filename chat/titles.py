@@ -19,8 +19,9 @@ from django.dispatch import receiver
 
 from chat.config import assistant_config
 from chat.models import ChatMessage, ChatSession
-from chat.providers import GenerationOptions, PromptMessage, ProviderError, get_provider
+from chat.providers import GenerationOptions, PromptMessage, ProviderError
 from chat.reply.choice import choice_resolve
+from chat.reply.generation import provider_for
 from chat.services import TITLE_LENGTH, session_title_set
 from chat.signals import FinishedReply, reply_finished
 
@@ -76,17 +77,16 @@ def title_generate(*, question: str, answer: str) -> str:
 
 async def _ask_model(question: str, answer: str) -> str:
     choice = choice_resolve(config=assistant_config())
-    provider = get_provider(choice.provider, api_key=choice.api_key, base_url=choice.base_url)
+    # The loop's own provider (its SDK client and connections), as replies use: a new client
+    # per title cost an SSL context and a connection pool each (bench/README.md).
+    provider = provider_for(choice)
     messages = [
         PromptMessage(role="system", content=INSTRUCTION),
         PromptMessage(role="user", content=f"Question: {question[:600]}\n\nAnswer: {answer[:600]}"),
     ]
     options = GenerationOptions(temperature=0.2, max_tokens=20)
-    try:
-        collecting = _collect(provider, choice.model, messages, options)
-        return await asyncio.wait_for(collecting, TITLE_TIMEOUT)
-    finally:
-        await provider.aclose()
+    collecting = _collect(provider, choice.model, messages, options)
+    return await asyncio.wait_for(collecting, TITLE_TIMEOUT)
 
 
 async def _collect(provider, model, messages, options) -> str:

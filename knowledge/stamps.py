@@ -2,10 +2,20 @@
 
 The search index rebuilds when `entries_version` changes; chat's response cache keys on
 `kb_version`. Both search and the selectors read them, so they live below both.
+
+`kb_version` is read for every question, and it is six queries: each process keeps it for
+`KNOWLEDGE_INDEX_CHECK_SECONDS` (as the search index keeps `entries_version`), and forgets it at
+once when this process saves or deletes an entry, a service or a navigation entry
+(`stamps_forget`, connected in KnowledgeConfig.ready) or writes in bulk (services, through
+`index.mark_stale`). Another process's edit is seen within that interval.
 """
 
 from __future__ import annotations
 
+import time
+
+from django.conf import settings
+from django.db import connection
 from django.db.models import Max
 
 from knowledge.models import KnowledgeBaseEntry, NavigationHelp, Service
@@ -23,9 +33,25 @@ def entries_version() -> str:
     return model_stamp(KnowledgeBaseEntry)
 
 
+STAMPED_MODELS = (KnowledgeBaseEntry, Service, NavigationHelp)
+
+_kb_memo: dict[str, tuple[float, str]] = {}  # database alias -> (read at, stamp)
+
+
 def kb_version() -> str:
     """A cheap stamp of everything the assistant knows: entries, services, navigation help.
 
     Chat's response cache keys on it, so any edit makes cached answers miss.
     """
-    return "-".join(model_stamp(model) for model in (KnowledgeBaseEntry, Service, NavigationHelp))
+    alias = connection.alias
+    memo = _kb_memo.get(alias)
+    if memo is not None and time.monotonic() - memo[0] < settings.KNOWLEDGE_INDEX_CHECK_SECONDS:
+        return memo[1]
+    stamp = "-".join(model_stamp(model) for model in STAMPED_MODELS)
+    _kb_memo[alias] = (time.monotonic(), stamp)
+    return stamp
+
+
+def stamps_forget(*args, **kwargs) -> None:
+    """Read the stamps again next time (a receiver of post_save and post_delete too)."""
+    _kb_memo.clear()

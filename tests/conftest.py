@@ -33,7 +33,9 @@ def fresh_chat_state(settings):
     from chat.guards.breaker import breakers_reset
     from chat.guards.limits import local_limits_clear
     from chat.redis_pool import redis_reset
+    from knowledge.stamps import stamps_forget
 
+    stamps_forget()  # a rolled-back test sends no post_delete
     local_limits_clear()
     breakers_reset()
     redis_reset()

@@ -256,7 +256,9 @@ class Provider(ABC):
             while True:
                 limit = self.timeouts.first_token if first else self.timeouts.idle
                 try:
-                    event = await asyncio.wait_for(anext(events), timeout=limit)
+                    # asyncio.timeout, not wait_for: no task created for every token.
+                    async with asyncio.timeout(limit):
+                        event = await anext(events)
                 except StopAsyncIteration:
                     return
                 except TimeoutError:

@@ -22,7 +22,7 @@ from django.db import connection
 from knowledge import embeddings
 from knowledge.models import KnowledgeBaseEntry
 from knowledge.search.lexical import BM25Index
-from knowledge.stamps import entries_version
+from knowledge.stamps import entries_version, stamps_forget
 
 log = structlog.get_logger(__name__)
 
@@ -85,6 +85,7 @@ def get_index() -> KnowledgeIndex:
 def mark_stale() -> None:
     """Make the next search compare the version stamp (called after every write)."""
     _checked_at.clear()
+    stamps_forget()
 
 
 def clear() -> None:
@@ -159,6 +160,9 @@ def _vectors(rows: list[tuple]) -> np.ndarray | None:
         fresh = embeddings.encode_entries([(rows[i][1], rows[i][4], rows[i][3]) for i in stale])
         if fresh is not None:
             matrix[stale] = fresh
-        log.warning("knowledge_index_embedded_in_memory", entries=len(stale),
-                    hint="store them: manage.py reindex_knowledge")
+        log.warning(
+            "knowledge_index_embedded_in_memory",
+            entries=len(stale),
+            hint="store them: manage.py reindex_knowledge",
+        )
     return embeddings.search_matrix(matrix)

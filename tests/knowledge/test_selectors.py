@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from decimal import Decimal
 
@@ -77,3 +78,26 @@ def test_other_answers_are_the_same_question_in_the_same_set(db):
     )
     make_entry("tyres", "Which tyre is fastest?", "Other set.", source="other", external_id="1")
     assert selectors.entry_other_answers(entry=first) == [second]
+
+
+def test_kb_version_is_read_once_per_interval_and_at_once_after_an_edit_here(
+    settings, django_assert_num_queries
+):
+    settings.KNOWLEDGE_INDEX_CHECK_SECONDS = 3600
+    first = selectors.kb_version()
+
+    with django_assert_num_queries(0):  # every question reads it: six queries, once a while
+        assert selectors.kb_version() == first
+    Service.objects.create(name="Setup", slug="setup")  # an edit in this process: seen at once
+    assert selectors.kb_version() != first
+
+
+def test_kb_version_sees_another_processs_edit_after_the_interval(settings):
+    settings.KNOWLEDGE_INDEX_CHECK_SECONDS = 0.2
+    first = selectors.kb_version()
+    # bulk_create sends no signal: as far as this process knows, someone else wrote it.
+    NavigationHelp.objects.bulk_create([NavigationHelp(url_pattern="/x/*", title="X")])
+
+    assert selectors.kb_version() == first
+    time.sleep(0.25)
+    assert selectors.kb_version() != first
