@@ -1,50 +1,31 @@
 """Listeners of chat's signals (connected in AnalyticsConfig.ready()).
 
 `reply_finished`, `conversation_rated` and `conversation_escalated` arrive after commit on a
-worker thread that the reply path does not wait for: they record facts with the ORM (a few small
-writes). The others arrive on the event loop and only bump Prometheus metrics.
+worker thread that the reply path does not wait for: they queue an event for this process's
+batching writer (analytics/services/writer.py), which records it with others in one transaction.
+The others arrive on the event loop and only bump Prometheus metrics.
 """
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
-from django.db import close_old_connections, connection
-
 from analytics import metrics
-from analytics.services import recording
-
-
-@contextmanager
-def _worker_connection():
-    """A worker thread outside any request: drop a stale or expired connection before and
-    after, as Django does around requests (CONN_MAX_AGE, CONN_HEALTH_CHECKS). Never inside a
-    transaction (a caller that sends the signal in place, as tests do)."""
-    own = not connection.in_atomic_block
-    if own:
-        close_old_connections()
-    try:
-        yield
-    finally:
-        if own:
-            close_old_connections()
+from analytics.services.recording import EscalationEvent, RatingEvent, ReplyEvent
+from analytics.services.writer import writer_put
 
 
 def on_reply_finished(sender, reply, **kwargs) -> None:
     metrics.reply_observe(reply)
-    with _worker_connection():
-        recording.reply_record(reply=reply)
+    writer_put(ReplyEvent(reply=reply))
 
 
 def on_conversation_rated(sender, rating, **kwargs) -> None:
-    with _worker_connection():
-        recording.rating_record(session_id=rating.session_id, score=rating.score,
-                                comment=rating.comment)  # fmt: skip
+    writer_put(
+        RatingEvent(session_id=rating.session_id, score=rating.score, comment=rating.comment)
+    )
 
 
 def on_conversation_escalated(sender, escalation, **kwargs) -> None:
-    with _worker_connection():
-        recording.escalation_record(session_id=escalation.session_id, reason=escalation.reason)
+    writer_put(EscalationEvent(session_id=escalation.session_id, reason=escalation.reason))
 
 
 def on_socket_changed(sender, delta, **kwargs) -> None:

@@ -14,6 +14,7 @@ os.environ.setdefault("KNOWLEDGE_WARM_UP", "false")  # tests load search when th
 os.environ.setdefault("CHAT_INTENT_ROUTER", "")
 # Titles by the model would take scripted replies meant for the test: tests of titles turn it on.
 os.environ.setdefault("CHAT_TITLES_BY_MODEL", "false")
+os.environ.setdefault("ANALYTICS_FLUSH_MS", "0")  # recorded in place; writer tests batch
 
 from config.settings import *  # noqa: E402, F403
 

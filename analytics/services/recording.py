@@ -163,7 +163,7 @@ def _record_one(event: Event):
     try:
         return events_record([event])[0]
     except IntegrityError:
-        log.info("analytics_record_retried", event=type(event).__name__)
+        log.info("analytics_record_retried", kind=type(event).__name__)
         return events_record([event])[0]
 
 

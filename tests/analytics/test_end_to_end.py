@@ -6,6 +6,7 @@ import pytest
 from channels.db import database_sync_to_async
 
 from analytics.models import ConversationFact, DailyRollup, GapQuestion, ReplyFact
+from analytics.services.writer import writer_flush, writer_stop
 from chat.reply.lifecycle import replies_wait_idle
 from chat.signals import signals_wait_idle
 from tests.chat.conftest import connect, fake_provider  # noqa: F401 - the chat fixtures
@@ -25,7 +26,14 @@ def recorded(reply_id):
     )
 
 
-async def test_a_reply_through_the_consumer_is_recorded_once(connect, fake_provider):  # noqa: F811
+@pytest.fixture
+def batching(settings):
+    settings.ANALYTICS_FLUSH_MS = 60_000  # queued: recorded by the flush below, not in place
+    yield
+    writer_stop()
+
+
+async def test_a_reply_through_the_consumer_is_recorded_once(connect, fake_provider, batching):  # noqa: F811
     fake_provider.enqueue(["Hel", "lo", ("usage", 1200, 300)])
     client = await connect(visitor_key="visitor-e2e")
     await client.hello()
@@ -34,6 +42,8 @@ async def test_a_reply_through_the_consumer_is_recorded_once(connect, fake_provi
     ack, done = events[0], events[-1]
     await replies_wait_idle()  # the reply's task signals after the client has `done`
     await signals_wait_idle()
+    assert (await recorded(done["message"]))[0] == []  # queued for the writer
+    await database_sync_to_async(writer_flush)()
     (fact,), (conversation,), rollups, gaps = await recorded(done["message"])
     assert str(fact.session_id) == ack["session"] and fact.status == "complete"
     assert (fact.provider, fact.model) == ("fake", "fake-model")

@@ -7,6 +7,7 @@ from decimal import Decimal
 import pytest
 
 from analytics.models import ConversationFact, DailyCount, DailyRollup, OwnerDay, ReplyFact
+from analytics.services import recording
 from chat import signals
 from tests.analytics.factories import asker, escalated, finished_reply, rated
 
@@ -164,3 +165,47 @@ def test_a_visitors_day_is_one_row_even_when_two_first_replies_race():
     with pytest.raises(IntegrityError), transaction.atomic():
         OwnerDay.objects.create(day=OwnerDay.objects.get().day, user_id=None,
                                 visitor_key="visitor-a", user_type="anonymous")  # fmt: skip
+
+
+def _snapshot() -> dict:
+    def rows(model, *order):
+        return [{k: v for k, v in row.items() if k != "id"}
+                for row in model.objects.order_by(*order).values()]  # fmt: skip
+
+    return {
+        "replies": rows(ReplyFact, "reply_id"),
+        "conversations": rows(ConversationFact, "session_id"),
+        "rollups": rows(DailyRollup, "day", "user_type", "universe", "provider", "model"),
+        "counts": rows(DailyCount, "kind", "key", "user_type"),
+        "owners": rows(OwnerDay, "visitor_key", "user_id"),
+    }
+
+
+def test_a_batch_records_its_events_in_arrival_order_as_one_by_one_would():
+    first, other = "6f0c1d5e-8a1e-4a8e-9d8e-2b7a9b6c1a03", "6f0c1d5e-8a1e-4a8e-9d8e-2b7a9b6c1a04"
+    opening = finished_reply(session_id=first, ttft_ms=90)
+    events = [
+        recording.RatingEvent(session_id=first, score=5, comment=""),  # before its conversation
+        recording.ReplyEvent(reply=opening),
+        recording.RatingEvent(session_id=first, score=2, comment="meh"),
+        recording.ReplyEvent(reply=finished_reply(session_id=first, page_url="/pricing/")),
+        recording.ReplyEvent(reply=opening),  # delivered twice
+        recording.EscalationEvent(session_id=first, reason="asked"),
+        recording.ReplyEvent(reply=finished_reply(session_id=other, escalation_reason="asked",
+                                                  asker=asker("user", user_id=5))),  # fmt: skip
+        recording.EscalationEvent(session_id=other, reason="frustrated"),
+        recording.RatingEvent(session_id=first, score=4, comment="fine"),
+        recording.ReplyEvent(reply=finished_reply(session_id=other, status="failed",
+                                                  regenerated=True, ttft_ms=None)),  # fmt: skip
+    ]
+    results = recording.events_record(events)
+    assert [r if isinstance(r, bool) or r is None else "fact" for r in results] == [
+        False, "fact", True, "fact", None, True, "fact", False, True, "fact"
+    ]  # fmt: skip
+    batched = _snapshot()
+    for model in (ReplyFact, ConversationFact, DailyRollup, DailyCount, OwnerDay):
+        model.objects.all().delete()
+    for event in events:
+        recording.events_record([event])
+    assert _snapshot() == batched
+    assert batched["conversations"][0]["rating"] == 4 and batched["rollups"][0]["rated"] == 1
