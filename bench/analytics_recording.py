@@ -1,13 +1,18 @@
 """What analytics recording costs a reply: time to first token with and without the listeners.
 
-    .venv/bin/python bench/analytics_recording.py [--runs 200] [--rounds 4] [--postgres URL]
+    .venv/bin/python bench/analytics_recording.py [--runs 200] [--rounds 4] [--flush-ms 500]
+        [--batch 50] [--postgres URL]
 
 Through the real ASGI stack (bench/consumer_ttft.py's set-up: SQLite in a temporary file, a
-zero-delay scripted model), replies are timed to their first token with the analytics receivers
-connected, then disconnected, alternating in rounds so that the machine's load hits both alike.
-The recording of reply N runs on a worker thread while reply N+1 starts, as in production. Also
-times `reply_record` itself per reply. `--postgres postgres://postgres@127.0.0.1:5432` runs on a
-scratch PostgreSQL database instead (created and dropped). Prints p50/p95; the last line is JSON.
+zero-delay scripted model), replies are timed to their first token in three modes, alternating
+in rounds so that the machine's load hits all alike: the analytics receivers connected with the
+batching writer (`batched`: ANALYTICS_FLUSH_MS=--flush-ms), connected recording each reply in
+place in its own transaction (`in_place`: ANALYTICS_FLUSH_MS=0, as before the writer), and
+disconnected (`without`). The recording of reply N runs on a worker thread (or the writer's)
+while reply N+1 starts, as in production. Also times the recording itself per reply: one per
+transaction, and `--batch` per transaction; and checks that every reply was recorded once.
+`--postgres postgres://postgres@127.0.0.1:5432` runs on a scratch PostgreSQL database instead
+(created and dropped). Prints p50/p95; the last line is JSON.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import statistics
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -40,18 +46,44 @@ def _receivers(connect: bool) -> None:
             signal.disconnect(dispatch_uid=uid)
 
 
-def _record_times(runs: int) -> list[float]:
-    from analytics.services.recording import reply_record
+def _record_times(runs: int, *, batch: int) -> tuple[list[float], list[float], list[float]]:
+    """Milliseconds per reply recorded one per transaction, per reply recorded `batch` per
+    transaction, and per batch (how long a batch holds the write lock)."""
+    from analytics.services.recording import ReplyEvent, events_record, reply_record
     from tests.analytics.factories import finished_reply
 
-    session = "5e1f3c52-4a8e-4a8e-9d8e-2b7a9b6c1a01"
-    times = []
-    for _ in range(runs):
-        reply = finished_reply(session_id=session)
+    sessions = [str(uuid.uuid4()) for _ in range(10)]  # a batch spans a few conversations
+    alone = []
+    for index in range(runs):
+        reply = finished_reply(session_id=sessions[index % 10])
         started = time.perf_counter()
         reply_record(reply=reply)
-        times.append((time.perf_counter() - started) * 1000)
-    return times
+        alone.append((time.perf_counter() - started) * 1000)
+    per_reply, per_batch = [], []
+    for _ in range(max(runs // batch, 1)):
+        replies = [finished_reply(session_id=sessions[i % 10]) for i in range(batch)]
+        events = [ReplyEvent(reply=reply) for reply in replies]
+        started = time.perf_counter()
+        events_record(events)
+        per_batch.append((time.perf_counter() - started) * 1000)
+        per_reply.append(per_batch[-1] / batch)
+    return alone, per_reply, per_batch
+
+
+async def _round(mode: str, runs: int, flush_ms: int) -> list[float]:
+    from django.conf import settings
+
+    from analytics.services.writer import writer_stop
+
+    settings.ANALYTICS_FLUSH_MS = flush_ms if mode == "batched" else 0
+    _receivers(mode != "without")
+    try:
+        return await consumer_ttft.through_consumer(runs)
+    finally:
+        from chat.signals import signals_wait_idle
+
+        await signals_wait_idle()
+        await asyncio.to_thread(writer_stop)  # what is queued is recorded before the next mode
 
 
 def _on_postgres(server: str) -> None:
@@ -96,38 +128,48 @@ def _summary(values: list[float]) -> dict[str, float]:
             "p95_ms": round(consumer_ttft.percentile(values, 0.95), 2)}  # fmt: skip
 
 
+MODES = ("batched", "in_place", "without")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--flush-ms", type=int, default=500, help="the batched mode's interval")
+    parser.add_argument("--batch", type=int, default=50, help="replies per timed batch")
     parser.add_argument("--postgres", default="", help="server URL, e.g. postgres://...:5432")
     args = parser.parse_args()
     if args.postgres:
         _on_postgres(args.postgres)
     per_round = max(args.runs // args.rounds, 1)
-    with_listeners: list[float] = []
-    without: list[float] = []
+    ttft: dict[str, list[float]] = {mode: [] for mode in MODES}
     with tempfile.TemporaryDirectory() as tmp:
         consumer_ttft.setup_django(Path(tmp) / "bench.sqlite3")
         from django.conf import settings
 
+        from analytics.models import ReplyFact
+
         settings.ANALYTICS_EMBEDDER = ""  # gaps group by words: no model to load here
-        asyncio.run(consumer_ttft.through_consumer(10))  # warm
+        asyncio.run(_round("in_place", 10, 0))  # warm
         for _ in range(args.rounds):
-            _receivers(True)
-            with_listeners += asyncio.run(consumer_ttft.through_consumer(per_round))
-            _receivers(False)
-            without += asyncio.run(consumer_ttft.through_consumer(per_round))
-        _receivers(True)
-        record = _record_times(args.runs)
+            for mode in MODES:
+                ttft[mode] += asyncio.run(_round(mode, per_round, args.flush_ms))
+        recorded = ReplyFact.objects.count() - 10
+        alone, in_batch, batches = _record_times(args.runs, batch=args.batch)
     result = {
-        "runs": len(with_listeners),
-        "ttft_with_analytics": _summary(with_listeners),
-        "ttft_without_analytics": _summary(without),
-        "reply_record": _summary(record),
+        "runs": len(ttft["batched"]),
+        "flush_ms": args.flush_ms,
+        **{f"ttft_{mode}": _summary(values) for mode, values in ttft.items()},
+        "recorded": recorded,
+        "expected": len(ttft["batched"]) + len(ttft["in_place"]),
+        "record_per_reply_alone": _summary(alone),
+        f"record_per_reply_in_batch_of_{args.batch}": _summary(in_batch),
+        f"record_batch_of_{args.batch}": _summary(batches),
     }
-    for name in ("ttft_with_analytics", "ttft_without_analytics", "reply_record"):
-        print(f"{name}: p50 {result[name]['p50_ms']} ms, p95 {result[name]['p95_ms']} ms")
+    for name, value in result.items():
+        if isinstance(value, dict):
+            print(f"{name}: p50 {value['p50_ms']} ms, p95 {value['p95_ms']} ms")
+    print(f"replies recorded: {recorded} of {result['expected']}")
     print(json.dumps(result))
 
 
