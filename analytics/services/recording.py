@@ -143,23 +143,24 @@ def events_record(events: Sequence[Event]) -> list:
 
 def reply_record(*, reply, synthetic: bool = False) -> ReplyFact | None:
     """Record one `FinishedReply` (None when it was recorded before: its id is unique)."""
-    return _record_one(ReplyEvent(reply=reply, synthetic=synthetic))
+    return event_record(ReplyEvent(reply=reply, synthetic=synthetic))
 
 
 def rating_record(*, session_id, score: int, comment: str) -> bool:
     """Record (or change) a conversation's rating; False when the conversation is unknown."""
-    return _record_one(RatingEvent(session_id=session_id, score=score, comment=comment))
+    return event_record(RatingEvent(session_id=session_id, score=score, comment=comment))
 
 
 def escalation_record(*, session_id, reason: str) -> bool:
     """Mark a conversation escalated (True when this changed it). The reply that offered a person
     carries the reason too, so whichever signal arrives first records it, once."""
-    return _record_one(EscalationEvent(session_id=session_id, reason=reason))
+    return event_record(EscalationEvent(session_id=session_id, reason=reason))
 
 
-def _record_one(event: Event):
-    # Another process may insert the same reply or conversation between our read and our
-    # insert: the transaction fails whole, and the second attempt reads the row it created.
+def event_record(event: Event):
+    """Record one event in a transaction of its own (see `events_record`). Another thread or
+    process may insert the same reply or conversation between our read and our insert: the
+    transaction then fails whole, and the second attempt reads the row the other created."""
     try:
         return events_record([event])[0]
     except IntegrityError:

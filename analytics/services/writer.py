@@ -76,7 +76,7 @@ class Writer:
         """Queue `event` (or record it in place when ANALYTICS_FLUSH_MS is 0)."""
         if settings.ANALYTICS_FLUSH_MS <= 0:
             with worker_connection():
-                recording.events_record([event])
+                recording.event_record(event)
             return
         with self._lock:
             full = len(self._events) >= settings.ANALYTICS_QUEUE_MAX
