@@ -10,7 +10,7 @@ from django.shortcuts import get_object_or_404
 
 from knowledge import search
 from knowledge.models import KnowledgeBaseEntry, NavigationHelp, Service
-from knowledge.stamps import entries_version, kb_version  # noqa: F401 - chat reads kb_version here
+from knowledge.stamps import entries_version, kb_cached, kb_version  # noqa: F401 - chat reads kb_version here
 
 
 def entry_search(query: str, *, category: str | None = None, limit: int = 5):
@@ -45,7 +45,9 @@ def faq_list(*, category: str | None = None, source: str | None = None, limit: i
     return list(entries.order_by("category", "title", "pk")[:limit])
 
 
+@kb_cached
 def service_list() -> list[Service]:
+    """The active services (read again when the knowledge base's stamp changes)."""
     return list(Service.objects.filter(is_active=True))
 
 
@@ -80,12 +82,13 @@ def service_info(*, name_or_slug: str) -> dict | None:
 def navigation_help_for(url: str) -> NavigationHelp | None:
     """What a visitor can do on the page at `url`: the most specific matching pattern wins."""
     path = urlsplit(url).path or "/"
-    candidates = [
-        help_
-        for help_ in NavigationHelp.objects.filter(is_active=True)
-        if _matches(help_.url_pattern, path)
-    ]
+    candidates = [help_ for help_ in _navigation_help() if _matches(help_.url_pattern, path)]
     return max(candidates, key=lambda h: len(h.url_pattern.rstrip("*")), default=None)
+
+
+@kb_cached
+def _navigation_help() -> list[NavigationHelp]:
+    return list(NavigationHelp.objects.filter(is_active=True))
 
 
 def _matches(pattern: str, path: str) -> bool:

@@ -12,7 +12,10 @@ once when this process saves or deletes an entry, a service or a navigation entr
 
 from __future__ import annotations
 
+import functools
+import threading
 import time
+from collections.abc import Callable
 
 from django.conf import settings
 from django.db import connection
@@ -55,3 +58,24 @@ def kb_version() -> str:
 def stamps_forget(*args, **kwargs) -> None:
     """Read the stamps again next time (a receiver of post_save and post_delete too)."""
     _kb_memo.clear()
+
+
+def kb_cached(read: Callable[[], list]) -> Callable[[], list]:
+    """`read()` done once per knowledge-base stamp (a copy of the list each call): for the
+    small per-question reads of the knowledge base (services, page guides), which change only
+    when the stamp does."""
+    memo: dict[tuple[str, str], list] = {}
+    lock = threading.Lock()
+
+    @functools.wraps(read)
+    def cached() -> list:
+        key = (connection.alias, kb_version())
+        rows = memo.get(key)
+        if rows is None:
+            rows = list(read())
+            with lock:
+                memo.clear()  # only the current stamp is kept
+                memo[key] = rows
+        return list(rows)
+
+    return cached

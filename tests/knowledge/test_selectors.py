@@ -101,3 +101,19 @@ def test_kb_version_sees_another_processs_edit_after_the_interval(settings):
     assert selectors.kb_version() == first
     time.sleep(0.25)
     assert selectors.kb_version() != first
+
+
+def test_services_and_page_guides_are_read_once_per_knowledge_stamp(
+    settings, django_assert_num_queries
+):
+    settings.KNOWLEDGE_INDEX_CHECK_SECONDS = 3600
+    Service.objects.create(name="Setup", slug="setup")
+    NavigationHelp.objects.create(url_pattern="/help/*", title="Help", description="FAQ")
+    assert [s.slug for s in selectors.service_list()] == ["setup"]
+    assert selectors.navigation_help_for("/help/x").title == "Help"
+
+    with django_assert_num_queries(0):  # both asked for every question
+        assert [s.slug for s in selectors.service_list()] == ["setup"]
+        assert selectors.navigation_help_for("/help/x").title == "Help"
+    Service.objects.create(name="Audit", slug="audit")  # a new stamp: read again
+    assert {s.slug for s in selectors.service_list()} == {"setup", "audit"}
