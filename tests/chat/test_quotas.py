@@ -75,6 +75,23 @@ async def test_it_refuses_before_the_call_when_no_message_is_left(clock, visitor
     assert decision.retry_after == pytest.approx(9.5 * 3600)  # to midnight UTC
 
 
+async def test_without_quotas_the_check_reads_nothing_and_usage_is_still_counted(
+    clock, visitor_owner, settings, monkeypatch
+):
+    for what in ("MESSAGES", "INPUT_TOKENS", "OUTPUT_TOKENS"):
+        setattr(settings, f"CHAT_QUOTA_ANON_{what}", 0)
+        setattr(settings, f"CHAT_QUOTA_ANON_IP_{what}", 0)
+    reads = []
+    monkeypatch.setattr(quotas, "adaily_usages_get", lambda **kw: reads.append(kw))
+    for _ in range(5):
+        await quota_charge(owner=visitor_owner, tz="UTC", input_tokens=10, output_tokens=10)
+
+    decision = await quota_check(owner=visitor_owner, tz="UTC", estimated_input_tokens=10**6)
+
+    assert decision.allowed and reads == []  # every question asks: no trip to the database
+    assert (await usage_snapshot(owner=visitor_owner, tz="UTC"))["messages_used"] == 5
+
+
 async def test_it_refuses_a_prompt_larger_than_the_input_tokens_left(clock, visitor_owner):
     await quota_charge(owner=visitor_owner, tz="UTC", input_tokens=700, output_tokens=10)
     fits = await quota_check(owner=visitor_owner, tz="UTC", estimated_input_tokens=300)
@@ -203,14 +220,16 @@ async def test_new_cookies_from_one_network_share_the_ip_networks_daily_quota(se
     settings.CHAT_QUOTA_ANON_IP_MESSAGES = 3
     for i in range(3):
         visitor = Owner(user_id=None, visitor_key=f"fresh-cookie-{i}")
-        assert (await quota_check(owner=visitor, tz=None, estimated_input_tokens=1,
-                                  ip="2001:db8::1")).allowed
-        await quota_charge(owner=visitor, tz=None, input_tokens=1, output_tokens=1,
-                           ip=f"2001:db8::{i + 1}")  # the same /64
+        assert (
+            await quota_check(owner=visitor, tz=None, estimated_input_tokens=1, ip="2001:db8::1")
+        ).allowed
+        await quota_charge(
+            owner=visitor, tz=None, input_tokens=1, output_tokens=1, ip=f"2001:db8::{i + 1}"
+        )  # the same /64
     another = Owner(user_id=None, visitor_key="yet-another-cookie")
-    refused = await quota_check(owner=another, tz=None, estimated_input_tokens=1,
-                                ip="2001:db8::99")
+    refused = await quota_check(owner=another, tz=None, estimated_input_tokens=1, ip="2001:db8::99")
     assert not refused.allowed and refused.reason == "messages"
-    elsewhere = await quota_check(owner=another, tz=None, estimated_input_tokens=1,
-                                  ip="2001:db9::1")
+    elsewhere = await quota_check(
+        owner=another, tz=None, estimated_input_tokens=1, ip="2001:db9::1"
+    )
     assert elsewhere.allowed
