@@ -1,6 +1,6 @@
 /* The SSE fallback transport (same interface as transport.js): each question is a POST to the
  * stream endpoint; hello (history, usage, universes) and stop go through REST. */
-import { get, csrf, url } from "./api.js";
+import { call, get, csrf } from "./api.js";
 
 export function sseTransport(o) {
   let ctl = null;
@@ -10,7 +10,7 @@ export function sseTransport(o) {
     else if (f.type === "stop") {
       // The stream stays open: the server ends it with `done` (status stopped).
       const s = o.session();
-      if (s) fetch(url(`sessions/${encodeURIComponent(s)}/stop/`), { method: "POST", credentials: "same-origin", headers: { "X-CSRFToken": csrf() } }).catch(() => {});
+      if (s) call(`sessions/${encodeURIComponent(s)}/stop/`, "POST").catch(() => {});
     } else if (f.type === "message" || f.type === "regenerate") post(f);
     return true;
   }
