@@ -8,6 +8,7 @@ from typing import Any
 
 import structlog
 from django.db import IntegrityError, transaction
+from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 from chat import selectors
@@ -345,14 +346,17 @@ def _reply_or_fail(question: ChatMessage) -> ChatMessage:
 
 def _session_touch(*, session: ChatSession, first_text: str = "") -> None:
     now = timezone.now()
-    ChatSession.objects.filter(pk=session.pk).update(last_activity_at=now, updated_at=now)
-    session.last_activity_at = session.updated_at = now
+    changes: dict[str, Any] = {"last_activity_at": now, "updated_at": now}
     if first_text:
         # Only an untitled conversation takes its first question as title; a rename made
         # elsewhere in the meantime (REST) wins over this possibly stale `session` object.
+        # One statement: the title is decided by the database, on the row as it is.
         title = _title_from(first_text)
-        if ChatSession.objects.filter(pk=session.pk, title="").update(title=title):
-            session.title = title
+        changes["title"] = Case(When(title="", then=Value(title)), default=F("title"))
+    ChatSession.objects.filter(pk=session.pk).update(**changes)
+    session.last_activity_at = session.updated_at = now
+    if first_text and not session.title:
+        session.title = title  # as the row has it, unless renamed in the meantime
 
 
 def _title_from(text: str) -> str:
