@@ -1,5 +1,5 @@
 """An OpenAI-compatible upstream for the load benchmark: every answer after a fixed delay, at a
-fixed token rate.
+fixed token rate, at most the `max_tokens` asked for (as a real server stops there).
 
     python bench/load/upstream.py --port 0 [--delay 0.2] [--tokens 40] [--rate 50]
 
@@ -73,11 +73,13 @@ class Upstream:
         started = time.monotonic()
         self.streams += 1
         created = int(time.time())
+        # As a real server, at most `max_tokens` (a title asks for 20).
+        tokens = min(self.tokens, int(request.get("max_tokens") or self.tokens))
         writer.write(
             b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
             b"cache-control: no-cache\r\ntransfer-encoding: chunked\r\n\r\n"
         )
-        for index in range(self.tokens):
+        for index in range(tokens):
             await sleep_until(started + self.delay + index / self.rate)
             word = WORDS[index % len(WORDS)]
             writer.write(token_chunk(index, created, f" {word}" if index else word.capitalize()))
@@ -93,8 +95,8 @@ class Upstream:
                         "choices": [],
                         "usage": {
                             "prompt_tokens": 100,
-                            "completion_tokens": self.tokens,
-                            "total_tokens": 100 + self.tokens,
+                            "completion_tokens": tokens,
+                            "total_tokens": 100 + tokens,
                         },
                     }
                 )
