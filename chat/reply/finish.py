@@ -10,7 +10,7 @@ analytics never delays a reply.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache, partial
 
 import structlog
@@ -24,8 +24,8 @@ from chat.guards.cache import CachedReply, cache_put
 from chat.guards.quotas import quota_charge, usage_snapshot
 from chat.live import streams
 from chat.models import ChatMessage
-from chat.providers import Usage
 from chat.reply.context import ReplyInput, run_off_loop
+from chat.reply.draft import Draft
 from chat.reply.escalation import escalation_offer, escalation_reason
 from chat.reply.grounding import check
 from chat.signals import (
@@ -39,62 +39,6 @@ from chat.signals import (
 log = structlog.get_logger(__name__)
 
 CITATION = re.compile(r"\[(\d{1,2})\]")
-
-
-@dataclass
-class Draft:
-    """What a reply has produced so far. Only chat.reply.lifecycle writes it, while the reply
-    runs; finishing reads it once."""
-
-    started: float
-    pieces: list[str] = field(default_factory=list)
-    provider: str = ""
-    model: str = ""
-    fallback_from: dict | None = None
-    usage: Usage | None = None
-    ttft_ms: int | None = None
-    status: str = ChatMessage.Status.COMPLETE
-    error_code: str = ""
-    error: str = ""
-    cached: bool = False
-    cached_sources: list[dict] | None = None
-    cache_key: str = ""
-    final_text: str | None = None  # what is stored when it differs from what streamed
-    support: dict = field(default_factory=dict)  # the human contact offered (not a claim)
-
-    @property
-    def text(self) -> str:
-        return "".join(self.pieces)
-
-    def tail(self, chars: int = 400) -> str:
-        """The end of the text so far (per-token checks need no more than this, and joining the
-        whole reply on every token would grow with its square)."""
-        kept, size = [], 0
-        for piece in reversed(self.pieces):
-            kept.append(piece)
-            size += len(piece)
-            if size >= chars:
-                break
-        return "".join(reversed(kept))
-
-    @property
-    def stored_text(self) -> str:
-        return self.final_text if self.final_text is not None else self.text
-
-    def add(self, piece: str) -> int:
-        """Keep a streamed piece; return its `seq`."""
-        if self.ttft_ms is None:
-            self.ttft_ms = streams.monotonic_ms(self.started)
-        self.pieces.append(piece)
-        return len(self.pieces) - 1
-
-    def answered_by(self, provider: str, model: str, fallback_from: dict | None) -> None:
-        self.provider, self.model, self.fallback_from = provider, model, fallback_from
-
-    def fail(self, code: str, message: str, *, partial: bool | None = None) -> None:
-        partial = bool(self.pieces) if partial is None else partial
-        self.status = ChatMessage.Status.INTERRUPTED if partial else ChatMessage.Status.FAILED
-        self.error_code, self.error = code, message
 
 
 @dataclass(frozen=True)

@@ -31,8 +31,9 @@ from chat.providers import StreamEvent
 from chat.providers.offline import MODEL_ID as OFFLINE_MODEL
 from chat.reply.choice import ModelChoice, choice_resolve
 from chat.reply.context import ReplyInput, context_gather, run_off_loop
+from chat.reply.draft import Draft
 from chat.reply.echo import REFUSAL, EchoGuard
-from chat.reply.finish import Draft, reply_finish
+from chat.reply.finish import reply_finish
 from chat.reply.generation import FALLBACK, Answering, GenerationFailed, generate
 from chat.reply.grounding import LinkGuardStream
 from chat.reply.profiles import options_for, profile_for, reply_opening
