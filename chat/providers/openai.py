@@ -8,7 +8,6 @@ insists on one, so a placeholder is sent. Retries belong to `Provider.stream`: t
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlparse
@@ -36,6 +35,7 @@ log = structlog.get_logger(__name__)
 
 PLACEHOLDER_KEY = "not-needed"
 _SAMPLING = ("temperature", "top_p", "max_tokens", "seed")
+_REQUEST_KEYS = ("model", "messages", "stream", "stream_options")  # never an extra's to change
 # Errors a server may put in the stream after HTTP 200, by `error.type`/`code`.
 _RETRYABLE_STREAM_ERRORS = ("server_error", "overloaded", "rate_limit", "timeout", "unavailable")
 
@@ -72,24 +72,13 @@ class OpenAIProvider(Provider):
     async def _stream(
         self, *, model: str, messages: list[PromptMessage], options: GenerationOptions
     ) -> AsyncIterator[StreamEvent]:
-        raw = await self._open(model=model, messages=messages, options=options)
-        response = raw.http_response
+        stream = await self._open(model=model, messages=messages, options=options)
         pieces: list[str] = []
         usage: Usage | None = None
         try:
-            # The chunks are read as JSON, not as the SDK's pydantic objects: building those
-            # for every chunk was a quarter of the event loop's time under load (bench/README.md).
-            finished = False
-            async for data in _sse_data(response):
-                # After [DONE] the body is read to its end (HTTP/1.1 reuses the connection).
-                finished = finished or data.startswith("[DONE]")
-                if finished:
-                    continue
-                chunk = json.loads(data)
+            async for chunk in stream:
                 if not isinstance(chunk, dict):
                     continue
-                if chunk.get("error"):
-                    raise _stream_api_error(chunk["error"], response)
                 if chunk.get("usage"):
                     usage = _reported_usage(chunk["usage"])
                 for text in _delta_texts(chunk):
@@ -97,10 +86,10 @@ class OpenAIProvider(Provider):
                     yield StreamEvent(type="token", text=text)
         except (openai.OpenAIError, httpx2.HTTPError) as exc:
             raise self._error(exc, model) from exc
-        except ValueError as exc:  # a line that is not JSON
+        except ValueError as exc:  # a data line that is not JSON
             raise self._error(exc, model) from exc
         finally:
-            await response.aclose()
+            await stream.close()
         if usage is None:
             usage = Usage(
                 sum(estimate_tokens(m.content) for m in messages),
@@ -111,10 +100,16 @@ class OpenAIProvider(Provider):
 
     async def _open(
         self, *, model: str, messages: list[PromptMessage], options: GenerationOptions
-    ) -> Any:
-        """Start the stream (the raw HTTP response, its body not read yet); retry once without
-        `stream_options` if the server refuses them."""
-        request = {
+    ) -> openai.AsyncStream:
+        """Start the stream; retry once without `stream_options` if the server refuses them.
+
+        Through the SDK's `post` with the body as plain JSON and the chunks as dicts
+        (`cast_to=object`): `chat.completions.create` walks the whole request through its
+        typed transform and builds pydantic objects for every chunk, which together were a
+        third of the event loop's time under load (bench/README.md). The SDK still sends,
+        retries nothing (max_retries=0), decodes the SSE and raises the errors a stream carries.
+        """
+        body = {
             "model": model,
             "messages": [_message_param(m) for m in messages],
             "stream": True,
@@ -123,9 +118,7 @@ class OpenAIProvider(Provider):
         try:
             if self.send_stream_options:
                 try:
-                    return await self.client.chat.completions.with_raw_response.create(
-                        **request, stream_options={"include_usage": True}
-                    )
+                    return await self._post({**body, "stream_options": {"include_usage": True}})
                 except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
                     if "stream_options" not in _detail(exc):
                         raise
@@ -133,9 +126,18 @@ class OpenAIProvider(Provider):
                     log.info(
                         "provider_stream_options_refused", provider=self.name, url=self.base_url
                     )
-            return await self.client.chat.completions.with_raw_response.create(**request)
+            return await self._post(body)
         except (openai.OpenAIError, httpx2.HTTPError) as exc:
             raise self._error(exc, model) from exc
+
+    async def _post(self, body: dict[str, Any]) -> openai.AsyncStream:
+        return await self.client.post(
+            "/chat/completions",
+            body=body,
+            cast_to=object,
+            stream=True,
+            stream_cls=openai.AsyncStream[object],
+        )
 
     async def list_models(self) -> list[ModelInfo]:
         try:
@@ -229,7 +231,7 @@ def _option_params(options: GenerationOptions, *, hosted: bool = False) -> dict[
     if options.extra and not hosted:
         # top_k, repeat_penalty, min_p...: not in the OpenAI schema, understood by local servers;
         # OpenAI itself refuses a request that carries them (400), so they are not sent there.
-        params["extra_body"] = dict(options.extra)
+        params.update((k, v) for k, v in options.extra.items() if k not in _REQUEST_KEYS)
     return params
 
 
@@ -247,42 +249,3 @@ def _delta_texts(chunk: dict) -> list[str]:
         if content and isinstance(content, str):
             texts.append(content)
     return texts
-
-
-async def _sse_data(response: Any) -> AsyncIterator[str]:
-    """The `data` of each server-sent event (lines joined), as the SDK's decoder gives them;
-    an `event: error` is raised as the API error it carries."""
-    event, data = "", []
-    async for line in response.aiter_lines():
-        if not line:
-            if data:
-                joined = "\n".join(data)
-                if event == "error":
-                    raise _stream_api_error(_json_or_text(joined), response)
-                yield joined
-            event, data = "", []
-            continue
-        field, _, value = line.partition(":")
-        value = value[1:] if value.startswith(" ") else value
-        if field == "data":
-            data.append(value)
-        elif field == "event":
-            event = value
-    if data:
-        yield "\n".join(data)
-
-
-def _stream_api_error(error: Any, response: Any) -> openai.APIError:
-    """An error the server sent inside a stream that began with HTTP 200 (the SDK's own)."""
-    message = error.get("message") if isinstance(error, dict) else None
-    if not isinstance(message, str) or not message:
-        message = error if isinstance(error, str) and error else "the stream reported an error"
-    return openai.APIError(message=message, request=response.request, body=error)
-
-
-def _json_or_text(text: str) -> Any:
-    try:
-        parsed = json.loads(text)
-    except ValueError:
-        return text
-    return parsed.get("error", parsed) if isinstance(parsed, dict) else parsed
