@@ -6,12 +6,13 @@ rounding (tests/knowledge/test_embeddings.py holds vectors that library computed
 the model's own tokenizer (`tokenizers`, from tokenizer.json) truncated at the model's
 `max_seq_length`, the BERT encoder's forward pass, mean pooling over the real tokens, unit length.
 
-It reads a sentence-transformers directory: config.json (a BERT encoder), model.safetensors
-(memory-mapped read-only: the server processes of one machine share its pages, and each
-holds only the word-embedding rows its texts use),
-tokenizer.json, sentence_bert_config.json and 1_Pooling/config.json (mean pooling). Other
-architectures or poolings raise `EncoderError`, which turns dense search off with that reason.
-The forward pass is a handful of matrix products per layer: numpy's BLAS does the work.
+It reads a sentence-transformers directory: config.json (a BERT encoder), model.safetensors,
+tokenizer.json, sentence_bert_config.json and 1_Pooling/config.json (mean pooling). The weights are
+memory-mapped read-only and used in place, never copied, so the server processes of one machine
+share them through the OS's page cache; the word-embedding table (47 of the file's 91 MB) is not
+even mapped in: the rows a text uses are read with pread(2). Other architectures or poolings
+raise `EncoderError`, which turns dense search off with that reason. The forward pass is a
+handful of matrix products per layer: numpy's BLAS does the work.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 import mmap
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,10 +38,15 @@ class EncoderError(KnowledgeError):
 
 @dataclass(frozen=True)
 class _Layer:
-    """One transformer layer's weights, laid out for `x @ w` (torch's Linear stores w.T)."""
+    """One transformer layer's weights: views of the mapped file in torch's Linear layout
+    (out, in), used as `x @ w.T` (BLAS reads the transpose in place: no copy, same speed)."""
 
-    qkv: np.ndarray  # (hidden, 3 * hidden): query, key and value in one product
-    qkv_bias: np.ndarray
+    query: np.ndarray
+    query_bias: np.ndarray
+    key: np.ndarray
+    key_bias: np.ndarray
+    value: np.ndarray
+    value_bias: np.ndarray
     attention_out: np.ndarray
     attention_out_bias: np.ndarray
     attention_norm: tuple[np.ndarray, np.ndarray]
@@ -70,15 +77,14 @@ class SentenceEncoder:
         self.tokenizer = _tokenizer(path / "tokenizer.json", max_length=self.max_length)
         tensors = read_safetensors(path / "model.safetensors")
         prefix = "bert." if "bert.embeddings.word_embeddings.weight" in tensors else ""
-        self._load_embeddings(tensors, prefix)
+        self._load_embeddings(path / "model.safetensors", tensors, prefix)
         self.layers = [
             _layer(tensors, f"{prefix}encoder.layer.{i}.")
             for i in range(int(config["num_hidden_layers"]))
         ]
-        _release_pages(self.words)
 
-    def _load_embeddings(self, tensors: dict[str, np.ndarray], prefix: str) -> None:
-        self.words = tensors[f"{prefix}embeddings.word_embeddings.weight"]
+    def _load_embeddings(self, path: Path, tensors: dict[str, np.ndarray], prefix: str) -> None:
+        self.words = _FileRows(path, tensors[f"{prefix}embeddings.word_embeddings.weight"])
         self.positions = tensors[f"{prefix}embeddings.position_embeddings.weight"]
         self.token_type = np.array(tensors[f"{prefix}embeddings.token_type_embeddings.weight"][0])
         self.embedding_norm = (
@@ -106,7 +112,9 @@ class SentenceEncoder:
     def _forward(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """BERT's encoder: (batch, tokens) ids -> (batch, tokens, hidden) last hidden states."""
         tokens = ids.shape[1]
-        x = self.words[ids] + self.positions[:tokens] + self.token_type
+        x = self.words.take(ids)
+        x += self.positions[:tokens]
+        x += self.token_type
         x = _layer_norm(x, *self.embedding_norm, self.eps)
         bias = np.where(mask[:, None, None, :] > 0, np.float32(0), MASKED)
         for layer in self.layers:
@@ -117,8 +125,11 @@ class SentenceEncoder:
         batch, tokens, hidden = x.shape
         size = hidden // self.heads
         flat = x.reshape(batch * tokens, hidden)  # 2-D products: one BLAS call each
-        qkv = _dense(flat, layer.qkv, layer.qkv_bias).reshape(batch, tokens, 3, self.heads, size)
-        q, k, v = (qkv[:, :, i].transpose(0, 2, 1, 3) for i in range(3))  # (b, heads, t, size)
+        q, k, v = (  # (batch, heads, tokens, size)
+            _dense(flat, w, b).reshape(batch, tokens, self.heads, size).transpose(0, 2, 1, 3)
+            for w, b in ((layer.query, layer.query_bias), (layer.key, layer.key_bias),
+                         (layer.value, layer.value_bias))
+        )  # fmt: skip
         scores = q @ k.transpose(0, 1, 3, 2)
         scores *= np.float32(1 / math.sqrt(size))
         scores += bias
@@ -161,22 +172,46 @@ def read_safetensors(path: Path) -> dict[str, np.ndarray]:
     return tensors
 
 
-def _release_pages(view: np.ndarray) -> None:
-    """Drop the file's pages from this process (they stay in the OS's page cache).
+class _FileRows:
+    """A 2-D tensor of the file whose rows are read on demand with pread(2), never mapped.
 
-    The layers were copied out, so reading them left half the file counted in this process's
-    memory; from now on only the word-embedding rows that texts use come back.
+    Mapped, the word-embedding table counted in each process's memory for every page a token's
+    row touched (and the kernel maps neighbouring pages with it: 16 to 51 MB of the 47 MB table
+    after the warm-up, depending on the page cache). Read, the rows stay in the OS's page cache,
+    shared; a text's few dozen distinct tokens cost as many system calls, microseconds each.
     """
+
+    def __init__(self, path: Path, view: np.ndarray) -> None:
+        base = _mapping(view)
+        start = view.__array_interface__["data"][0]
+        self.offset = start - np.frombuffer(base, dtype=np.uint8).__array_interface__["data"][0]
+        self.dtype = view.dtype
+        self.width = view.shape[1]
+        self.row_bytes = self.width * view.dtype.itemsize
+        self.file = path.open("rb", buffering=0)  # open for the encoder's life; pread is atomic
+
+    def take(self, ids: np.ndarray) -> np.ndarray:
+        """Rows `ids` (any shape) as float32, shape `ids.shape + (width,)`: a new array."""
+        unique, inverse = np.unique(ids, return_inverse=True)
+        rows = np.empty((len(unique), self.width), dtype=self.dtype)
+        fd = self.file.fileno()
+        for i, row in enumerate(unique.tolist()):
+            rows[i] = np.frombuffer(
+                os.pread(fd, self.row_bytes, self.offset + row * self.row_bytes), self.dtype
+            )
+        return rows.astype(np.float32, copy=False)[inverse.reshape(ids.shape)]
+
+
+def _mapping(view: np.ndarray) -> mmap.mmap:
     base = view
     while isinstance(base, np.ndarray | memoryview):
         base = base.obj if isinstance(base, memoryview) else base.base
-    if isinstance(base, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
-        base.madvise(mmap.MADV_DONTNEED)
+    return base
 
 
 def _layer(tensors: dict[str, np.ndarray], prefix: str) -> _Layer:
     def weight(name: str) -> np.ndarray:
-        return np.ascontiguousarray(tensors[f"{prefix}{name}.weight"].T, dtype=np.float32)
+        return np.asarray(tensors[f"{prefix}{name}.weight"], dtype=np.float32)
 
     def bias(name: str) -> np.ndarray:
         return np.asarray(tensors[f"{prefix}{name}.bias"], dtype=np.float32)
@@ -185,10 +220,13 @@ def _layer(tensors: dict[str, np.ndarray], prefix: str) -> _Layer:
         gain = np.asarray(tensors[f"{prefix}{name}.LayerNorm.weight"], dtype=np.float32)
         return gain, bias(f"{name}.LayerNorm")
 
-    parts = ("attention.self.query", "attention.self.key", "attention.self.value")
     return _Layer(
-        qkv=np.concatenate([weight(p) for p in parts], axis=1),
-        qkv_bias=np.concatenate([bias(p) for p in parts]),
+        query=weight("attention.self.query"),
+        query_bias=bias("attention.self.query"),
+        key=weight("attention.self.key"),
+        key_bias=bias("attention.self.key"),
+        value=weight("attention.self.value"),
+        value_bias=bias("attention.self.value"),
         attention_out=weight("attention.output.dense"),
         attention_out_bias=bias("attention.output.dense"),
         attention_norm=norm("attention.output"),
@@ -252,7 +290,8 @@ def _padded(rows: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _dense(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
-    out = x @ weight
+    """x @ weight.T + bias, for a weight in torch's (out, in) layout."""
+    out = x @ weight.T
     out += bias
     return out
 
