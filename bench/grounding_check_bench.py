@@ -89,7 +89,8 @@ def finish_check(embed) -> tuple[float, float, object]:
     Returns (wall ms, CPU ms of this thread, verdict)."""
     from django.conf import settings
 
-    from chat.reply.grounding import check, link_guard
+    from chat.reply.grounding import check
+    from chat.reply.links import link_guard
 
     started, cpu = time.perf_counter(), time.thread_time()
     guarded = link_guard(

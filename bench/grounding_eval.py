@@ -109,7 +109,8 @@ def measure(question: str, text: str, passages, *, ttft_ms, total_ms, embed, sup
     """Check one reply the way the reply path does, and look for invented links."""
     from django.conf import settings
 
-    from chat.reply.grounding import check, link_guard
+    from chat.reply.grounding import check
+    from chat.reply.links import link_guard
 
     verdict = check(text, passages=passages, embed=embed, support=support)
     guarded = link_guard(

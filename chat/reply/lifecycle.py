@@ -35,7 +35,7 @@ from chat.reply.draft import Draft
 from chat.reply.echo import REFUSAL, EchoGuard
 from chat.reply.finish import reply_finish
 from chat.reply.generation import FALLBACK, Answering, GenerationFailed, generate
-from chat.reply.grounding import LinkGuardStream
+from chat.reply.links import LinkGuardStream
 from chat.reply.profiles import options_for, profile_for, reply_opening
 from chat.reply.prompt import Prompt, PromptBuilder
 from chat.reply.tokens import counter_for, counter_loaded
@@ -193,7 +193,7 @@ async def _answer(
 
 def _link_guard(reply_input: ReplyInput, draft: Draft) -> LinkGuardStream:
     """Links, addresses and numbers that no passage, the site or the allowlist vouches for
-    become plain text before they reach the stream (chat.reply.grounding)."""
+    become plain text before they reach the stream (chat.reply.links)."""
     return LinkGuardStream(
         sources=reply_input.passages,
         site_hosts=settings.ALLOWED_HOSTS,

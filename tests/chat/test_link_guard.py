@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from chat.reply.grounding import LinkGuardStream, link_guard
+from chat.reply.links import LinkGuardStream, link_guard
 
 SOURCES = [
     {

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from chat.providers import GenerationOptions
-from chat.reply.grounding import check, link_guard, sentence_spans
+from chat.reply.grounding import check, sentence_spans
+from chat.reply.links import link_guard
 from chat.reply.profiles import (
     HEDGE,
     LEAD_MAX_CHARS,
