@@ -1,11 +1,11 @@
 """A local HTTP server that speaks Ollama's model-management API in its real wire format.
 
-Ollama's binary is not to be had here, so the model manager is tested against this, as the hosted
-vendors are faked in tests/chat/providers/fake_servers.py: real sockets, real HTTP/1.1, chunked
-NDJSON (`application/x-ndjson`) for `/api/pull`, errors as `{"error": "..."}` with Ollama's
-statuses (404 for an unknown model), and, for a pull that fails after it started, an
-`{"error": ...}` line inside the 200 stream (what Ollama's `streamResponse` writes once content
-has gone out).
+Ollama's binary is not to be had here, so the model manager is tested against this, on the same
+local server as the hosted vendors' fakes (tests/chat/providers/fake_servers.py): real sockets,
+real HTTP/1.1, chunked NDJSON (`application/x-ndjson`) for `/api/pull`, errors as
+`{"error": "..."}` with Ollama's statuses (404 for an unknown model), and, for a pull that fails
+after it started, an `{"error": ...}` line inside the 200 stream (what Ollama's `streamResponse`
+writes once content has gone out).
 
     with FakeOllama() as ollama:
         ollama.add_model("llama3.2:latest", size=2_019_393_189, family="llama")
@@ -15,12 +15,12 @@ has gone out).
 from __future__ import annotations
 
 import json
-import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.chat.providers.fake_servers import LocalServer, RecordingHandler
 
 DIGEST = "sha256:" + "6a0746a1ec1aef3e7ec53868f220ff6e389f6f8ef87a01d77c96807de94ca2aa"
 
@@ -107,26 +107,92 @@ class _Model:
         }
 
 
-class FakeOllama:
+class _OllamaHandler(RecordingHandler):
+    fake: FakeOllama
+
+    def _body(self) -> Any:
+        body = self.read_json(empty={})
+        self.record(body)
+        return body
+
+    def do_GET(self) -> None:  # noqa: N802
+        self._body()
+        routes = {"/api/tags": self.fake.tags, "/api/ps": self.fake.ps}
+        handler = routes.get(self.path)
+        if handler is None:
+            self._json(404, "404 page not found", raw=True)
+        else:
+            self._json(*handler())
+
+    def do_POST(self) -> None:  # noqa: N802
+        body = self._body()
+        if self.path == "/api/pull":
+            self._pull(body)
+        elif self.path == "/api/show":
+            self._json(*self.fake.show(body))
+        elif self.path == "/api/generate":
+            self._json(*self.fake.generate(body))
+        else:
+            self._json(404, "404 page not found", raw=True)
+
+    def do_DELETE(self) -> None:  # noqa: N802
+        body = self._body()
+        if self.path == "/api/delete":
+            self._json(*self.fake.delete(body))
+        else:
+            self._json(404, "404 page not found", raw=True)
+
+    def _json(self, status: int, body: Any, raw: bool = False) -> None:
+        data = (body.encode() if raw else json.dumps(body).encode()) if body is not None else b""
+        self.send_response(status)
+        self.send_header("content-type", "text/plain" if raw else "application/json; charset=utf-8")
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _pull(self, body: dict) -> None:
+        name = _full(body.get("model", ""))
+        script = self.fake.pulls.get(name)
+        if script is None:
+            self._json(500, {"error": "pull model manifest: file does not exist"})
+            return
+        if script.status != 200:
+            self._json(script.status, script.lines[0])
+            return
+        self.send_response(200)
+        self.send_header("content-type", "application/x-ndjson")
+        self.send_header("transfer-encoding", "chunked")
+        self.end_headers()
+        try:
+            self._stream(name, script)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def _stream(self, name: str, script: PullScript) -> None:
+        for line in script.lines:
+            if script.delay and self.fake.stopping.wait(script.delay):
+                return
+            self.send_chunk(json.dumps(line).encode() + b"\n")
+            self.fake.pull_sent.append((time.monotonic(), line))
+            if line.get("status") == "success":
+                size = script.size or sum(
+                    item.get("total", 0) for item in script.lines if "completed" not in item
+                )
+                self.fake.add_model(name, size=size, family=script.family)
+        self.end_chunks(drop=script.drop)
+
+
+class FakeOllama(LocalServer):
     """Ollama's API on a free local port: tags, ps, show, delete, generate (load/unload), pull."""
 
+    handler = _OllamaHandler
+
     def __init__(self) -> None:
+        super().__init__()
         self.models: dict[str, _Model] = {}
         self.running: dict[str, str] = {}  # name -> expires_at
         self.pulls: dict[str, PullScript] = {}
-        self.requests: list[tuple[str, str, Any]] = []
         self.pull_sent: list[tuple[float, dict]] = []  # (time.monotonic(), line) as each left
-        self.stopping = threading.Event()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-
-    @property
-    def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
 
     def add_model(self, name: str, *, size: int, family: str = "llama", **details: str) -> None:
         self.models[_full(name)] = _Model(_full(name), size, family, **details)
@@ -135,23 +201,7 @@ class FakeOllama:
         self.pulls[_full(name)] = script
 
     def bodies(self, method: str, path: str) -> list[Any]:
-        return [body for m, p, body in self.requests if m == method and p == path]
-
-    def start(self) -> FakeOllama:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.stopping.set()
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
-
-    def __enter__(self) -> FakeOllama:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
+        return [r.body for r in self.requests if r.method == method and r.path == path]
 
     # --- the API, one method per endpoint: (status, body) or a stream -----------------------
     def tags(self) -> tuple[int, Any]:
@@ -207,96 +257,3 @@ def _full(name: str) -> str:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat()
-
-
-def _handler_for(server: FakeOllama) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-            pass
-
-        def _body(self) -> Any:
-            length = int(self.headers.get("content-length") or 0)
-            raw = self.rfile.read(length) if length else b""
-            body = json.loads(raw) if raw else {}
-            server.requests.append((self.command, self.path, body))
-            return body
-
-        def do_GET(self) -> None:  # noqa: N802
-            self._body()
-            routes = {"/api/tags": server.tags, "/api/ps": server.ps}
-            handler = routes.get(self.path)
-            if handler is None:
-                self._json(404, "404 page not found", raw=True)
-            else:
-                self._json(*handler())
-
-        def do_POST(self) -> None:  # noqa: N802
-            body = self._body()
-            if self.path == "/api/pull":
-                self._pull(body)
-            elif self.path == "/api/show":
-                self._json(*server.show(body))
-            elif self.path == "/api/generate":
-                self._json(*server.generate(body))
-            else:
-                self._json(404, "404 page not found", raw=True)
-
-        def do_DELETE(self) -> None:  # noqa: N802
-            body = self._body()
-            if self.path == "/api/delete":
-                self._json(*server.delete(body))
-            else:
-                self._json(404, "404 page not found", raw=True)
-
-        def _json(self, status: int, body: Any, raw: bool = False) -> None:
-            data = (
-                (body.encode() if raw else json.dumps(body).encode()) if body is not None else b""
-            )
-            self.send_response(status)
-            self.send_header(
-                "content-type", "text/plain" if raw else "application/json; charset=utf-8"
-            )
-            self.send_header("content-length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def _pull(self, body: dict) -> None:
-            name = _full(body.get("model", ""))
-            script = server.pulls.get(name)
-            if script is None:
-                self._json(500, {"error": "pull model manifest: file does not exist"})
-                return
-            if script.status != 200:
-                self._json(script.status, script.lines[0])
-                return
-            self.send_response(200)
-            self.send_header("content-type", "application/x-ndjson")
-            self.send_header("transfer-encoding", "chunked")
-            self.end_headers()
-            try:
-                self._stream(name, script)
-            except (BrokenPipeError, ConnectionResetError):
-                pass
-
-        def _stream(self, name: str, script: PullScript) -> None:
-            for line in script.lines:
-                if script.delay and server.stopping.wait(script.delay):
-                    return
-                data = json.dumps(line).encode() + b"\n"
-                self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
-                self.wfile.flush()
-                server.pull_sent.append((time.monotonic(), line))
-                if line.get("status") == "success":
-                    size = script.size or sum(
-                        item.get("total", 0) for item in script.lines if "completed" not in item
-                    )
-                    server.add_model(name, size=size, family=script.family)
-            if script.drop:
-                self.close_connection = True
-                return
-            self.wfile.write(b"0\r\n\r\n")
-            self.wfile.flush()
-
-    return Handler

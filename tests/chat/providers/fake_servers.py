@@ -7,7 +7,8 @@ frames (message_start ... message_stop, or `error`) for Anthropic.
 Each POST takes the next queued `Reply`; every request is recorded (method, path, headers, JSON
 body) so a test can count attempts and read what the SDK sent. A reply streams its frames with
 chunked transfer encoding, flushing each one, and may `Pause` between frames (to test timeouts)
-or `drop` the connection without finishing (a network failure mid-answer).
+or `drop` the connection without finishing (a network failure mid-answer). The part that is no
+vendor's (`LocalServer`, `RecordingHandler`) also serves tests/operator/fake_ollama.py.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 
 
 @dataclass(frozen=True)
@@ -48,19 +49,53 @@ class Recorded:
     body: Any
 
 
-class FakeVendorServer:
-    """A threaded HTTP server on a free local port, started and stopped by the test."""
+class RecordingHandler(BaseHTTPRequestHandler):
+    """Quiet HTTP/1.1 that records each request on its server (`fake`) and can answer in
+    chunks; a fake's own subclass says what to answer."""
 
-    models_path = "/v1/models"
+    protocol_version = "HTTP/1.1"
+    fake: LocalServer
 
-    def __init__(self, *, models: list[str] | None = None) -> None:
-        self.models = models or []
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        pass  # keep test output clean
+
+    def read_json(self, empty: Any = None) -> Any:
+        """The request's JSON body (`empty` when it has none)."""
+        length = int(self.headers.get("content-length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        return json.loads(raw) if raw else empty
+
+    def record(self, body: Any) -> None:
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        self.fake.requests.append(Recorded(self.command, self.path, headers, body))
+
+    def send_chunk(self, data: bytes) -> None:
+        """One chunk of a `transfer-encoding: chunked` body, flushed at once."""
+        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+        self.wfile.flush()
+
+    def end_chunks(self, *, drop: bool = False) -> None:
+        """The final chunk; with `drop`, none: the connection closes mid-body."""
+        if drop:
+            self.close_connection = True
+            return
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+
+
+class LocalServer:
+    """A threaded HTTP server on a free local port, started and stopped by the test; every
+    request is recorded in `requests`, and answered by the class's `handler`."""
+
+    handler: type[RecordingHandler]
+
+    def __init__(self) -> None:
         self.requests: list[Recorded] = []
-        self.sent: list[tuple[float, str]] = []  # (time.monotonic(), frame) as each frame left
-        self._replies: list[Reply] = []
-        self._lock = threading.Lock()
         self.stopping = threading.Event()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        # The stdlib builds a handler per request and hands it only the HTTP server: a subclass
+        # per fake is how the handler reaches this object.
+        bound = type(self.handler.__name__, (self.handler,), {"fake": self})
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), bound)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
@@ -70,6 +105,92 @@ class FakeVendorServer:
     def url(self) -> str:
         host, port = self._httpd.server_address[:2]
         return f"http://{host}:{port}"
+
+    def start(self) -> Self:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+class _VendorHandler(RecordingHandler):
+    fake: FakeVendorServer
+
+    def do_GET(self) -> None:  # noqa: N802 - stdlib name
+        self.record(None)
+        if self.path.split("?")[0].rstrip("/") == self.fake.models_path:
+            self._send_json(Reply(body=self.fake.models_body()))
+        else:
+            self._send_json(Reply(status=404, body={"error": {"message": "no such path"}}))
+
+    def do_POST(self) -> None:  # noqa: N802 - stdlib name
+        self.record(self.read_json())
+        reply = self.fake.next_reply()
+        if reply.delay and self.fake.stopping.wait(reply.delay):
+            return
+        try:
+            if reply.frames:
+                self._send_stream(reply)
+            else:
+                self._send_json(reply)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (a timeout test): nothing to answer
+
+    def _send_json(self, reply: Reply) -> None:
+        data = json.dumps(reply.body if reply.body is not None else {}).encode()
+        self.send_response(reply.status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data)))
+        self._send_extra_headers(reply)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _send_stream(self, reply: Reply) -> None:
+        self.send_response(reply.status)
+        self.send_header("content-type", "text/event-stream")
+        self.send_header("transfer-encoding", "chunked")
+        self.send_header("cache-control", "no-cache")
+        self._send_extra_headers(reply)
+        self.end_headers()
+        self.wfile.flush()
+        for frame in reply.frames:
+            if isinstance(frame, Pause):
+                if self.fake.stopping.wait(frame.seconds):
+                    return
+                continue
+            self.send_chunk(frame.encode())
+            self.fake.sent.append((time.monotonic(), frame))
+        self.end_chunks(drop=reply.drop)
+
+    def _send_extra_headers(self, reply: Reply) -> None:
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        self.send_header("x-request-id", f"req_{uuid.uuid4().hex[:12]}")
+
+
+class FakeVendorServer(LocalServer):
+    """A vendor's API: each POST takes the next queued `Reply`; GET `models_path` lists the
+    models."""
+
+    models_path = "/v1/models"
+    handler = _VendorHandler
+
+    def __init__(self, *, models: list[str] | None = None) -> None:
+        super().__init__()
+        self.models = models or []
+        self.sent: list[tuple[float, str]] = []  # (time.monotonic(), frame) as each frame left
+        self._replies: list[Reply] = []
+        self._lock = threading.Lock()
 
     def enqueue(self, *replies: Reply) -> None:
         with self._lock:
@@ -92,22 +213,6 @@ class FakeVendorServer:
 
     def models_body(self) -> Any:
         raise NotImplementedError
-
-    def start(self) -> FakeVendorServer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.stopping.set()
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
-
-    def __enter__(self) -> FakeVendorServer:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
 
 class OpenAIServer(FakeVendorServer):
@@ -136,82 +241,6 @@ class AnthropicServer(FakeVendorServer):
             "first_id": data[0]["id"] if data else None,
             "last_id": data[-1]["id"] if data else None,
         }
-
-
-def _handler_for(server: FakeVendorServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-            pass  # keep test output clean
-
-        def do_GET(self) -> None:  # noqa: N802 - stdlib name
-            self._record(None)
-            if self.path.split("?")[0].rstrip("/") == server.models_path:
-                self._send_json(Reply(body=server.models_body()))
-            else:
-                self._send_json(Reply(status=404, body={"error": {"message": "no such path"}}))
-
-        def do_POST(self) -> None:  # noqa: N802 - stdlib name
-            length = int(self.headers.get("content-length") or 0)
-            raw = self.rfile.read(length) if length else b""
-            self._record(json.loads(raw) if raw else None)
-            reply = server.next_reply()
-            if reply.delay and server.stopping.wait(reply.delay):
-                return
-            try:
-                if reply.frames:
-                    self._send_stream(reply)
-                else:
-                    self._send_json(reply)
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the client gave up (a timeout test): nothing to answer
-
-        def _record(self, body: Any) -> None:
-            server.requests.append(
-                Recorded(
-                    self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body
-                )
-            )
-
-        def _send_json(self, reply: Reply) -> None:
-            data = json.dumps(reply.body if reply.body is not None else {}).encode()
-            self.send_response(reply.status)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(data)))
-            self._send_extra_headers(reply)
-            self.end_headers()
-            self.wfile.write(data)
-
-        def _send_stream(self, reply: Reply) -> None:
-            self.send_response(reply.status)
-            self.send_header("content-type", "text/event-stream")
-            self.send_header("transfer-encoding", "chunked")
-            self.send_header("cache-control", "no-cache")
-            self._send_extra_headers(reply)
-            self.end_headers()
-            self.wfile.flush()
-            for frame in reply.frames:
-                if isinstance(frame, Pause):
-                    if server.stopping.wait(frame.seconds):
-                        return
-                    continue
-                data = frame.encode()
-                self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
-                self.wfile.flush()
-                server.sent.append((time.monotonic(), frame))
-            if reply.drop:
-                self.close_connection = True
-                return
-            self.wfile.write(b"0\r\n\r\n")
-            self.wfile.flush()
-
-        def _send_extra_headers(self, reply: Reply) -> None:
-            for name, value in reply.headers.items():
-                self.send_header(name, value)
-            self.send_header("x-request-id", f"req_{uuid.uuid4().hex[:12]}")
-
-    return Handler
 
 
 # --- OpenAI wire format -----------------------------------------------------------------------
