@@ -30,16 +30,13 @@ sys.path.insert(0, str(ROOT))
 
 
 def setup_django(db_path: Path) -> None:
+    from bench.wsclient import UNLIMITED_ENV
+
     os.environ.update(
         {
             "DJANGO_SETTINGS_MODULE": "tests.settings",
             "DATABASE_URL": f"sqlite:///{db_path}",
-            "CHAT_RATE_LIMIT": "",
-            "CHAT_RATE_LIMIT_IP": "",
-            "CHAT_QUOTA_ANON_MESSAGES": "0",
-            "CHAT_QUOTA_ANON_INPUT_TOKENS": "0",
-            "CHAT_QUOTA_ANON_OUTPUT_TOKENS": "0",
-            "CHAT_CACHE_TTL": "0",
+            **UNLIMITED_ENV,
             "CHAT_QUOTA_ANON_IP_MESSAGES": "0",
             "CHAT_SOCKET_FRAMES_PER_SECOND": "100000",  # one socket asks back to back
             "CHAT_RETRIEVER": "",
@@ -80,33 +77,10 @@ async def direct(runs: int) -> list[float]:
 
 
 async def through_consumer(runs: int) -> list[float]:
-    from channels.db import database_sync_to_async
-    from channels.testing import WebsocketCommunicator
-    from django.contrib.sessions.backends.db import SessionStore
-
-    from chat.identity import VISITOR_SESSION_KEY
+    from bench.wsclient import visitor_connect
     from chat.reply.lifecycle import replies_wait_idle
-    from config.asgi import application
 
-    def cookie() -> str:
-        store = SessionStore()
-        store[VISITOR_SESSION_KEY] = uuid.uuid4().hex
-        store.create()
-        return store.session_key
-
-    key = await database_sync_to_async(cookie)()
-    ws = WebsocketCommunicator(
-        application,
-        "/ws/chat/",
-        headers=[
-            (b"host", b"testserver"),
-            (b"origin", b"http://testserver"),
-            (b"cookie", f"sessionid={key}".encode()),
-        ],
-    )
-    await ws.connect()
-    await ws.send_to(text_data=json.dumps({"type": "hello", "session": None, "page": {}}))
-    await ws.receive_from(timeout=10)
+    ws = await visitor_connect(timeout=10)
     times = []
     for i in range(runs):
         frame = {"type": "message", "id": str(uuid.uuid4()), "text": f"Hello {i}?"}

@@ -140,6 +140,7 @@ def free_port() -> int:
 
 
 def setup_django(db_path: Path, base_url: str, profile: str, *, direct: bool = False) -> None:
+    from bench.wsclient import UNLIMITED_ENV
     from chat.local_model import MODEL_ALIAS
 
     os.environ.update(
@@ -150,12 +151,7 @@ def setup_django(db_path: Path, base_url: str, profile: str, *, direct: bool = F
             "OPENAI_BASE_URL": base_url,
             "CHAT_MODEL": MODEL_ALIAS,
             "CHAT_MODEL_PROFILE": profile,
-            "CHAT_RATE_LIMIT": "",
-            "CHAT_RATE_LIMIT_IP": "",
-            "CHAT_QUOTA_ANON_MESSAGES": "0",
-            "CHAT_QUOTA_ANON_INPUT_TOKENS": "0",
-            "CHAT_QUOTA_ANON_OUTPUT_TOKENS": "0",
-            "CHAT_CACHE_TTL": "0",
+            **UNLIMITED_ENV,
             "CHAT_CONFIG_OVERLAY": "",
             "LOG_LEVEL": "ERROR",
         }
@@ -192,34 +188,9 @@ def embedder():
 # --- ways to answer ---------------------------------------------------------------------------
 async def ask_protocol(question: str) -> tuple[str, float | None, float]:
     """One question in a new conversation over the WebSocket: (text, ttft_ms, total_ms)."""
-    from channels.db import database_sync_to_async
-    from channels.testing import WebsocketCommunicator
-    from django.contrib.sessions.backends.db import SessionStore
+    from bench.wsclient import visitor_connect
 
-    from chat.identity import VISITOR_SESSION_KEY
-    from config.asgi import application
-
-    def cookie() -> str:
-        store = SessionStore()
-        store[VISITOR_SESSION_KEY] = uuid.uuid4().hex
-        store.create()
-        return store.session_key
-
-    key = await database_sync_to_async(cookie)()
-    ws = WebsocketCommunicator(
-        application,
-        "/ws/chat/",
-        headers=[
-            (b"host", b"testserver"),
-            (b"origin", b"http://testserver"),
-            (b"cookie", f"sessionid={key}".encode()),
-        ],
-    )
-    connected, _ = await ws.connect(timeout=60)
-    if not connected:
-        raise RuntimeError("the WebSocket handshake was refused")
-    await ws.send_to(text_data=json.dumps({"type": "hello", "session": None, "page": {}}))
-    await ws.receive_from(timeout=120)
+    ws = await visitor_connect(timeout=120)
     started = time.perf_counter()
     await ws.send_to(
         text_data=json.dumps({"type": "message", "id": str(uuid.uuid4()), "text": question})
@@ -366,8 +337,10 @@ async def rescore(args) -> list[ReplyResult]:
 
     from chat.reply.retrieval import retrieve
 
-    gold = {json.loads(line)["question"]: json.loads(line).get("gold_ids", [])
-            for line in QUESTIONS.open()}
+    gold = {
+        json.loads(line)["question"]: json.loads(line).get("gold_ids", [])
+        for line in QUESTIONS.open()
+    }
     results = []
     for line in Path(args.rescore).read_text().splitlines():
         if not line.startswith('{"q"'):
@@ -375,9 +348,14 @@ async def rescore(args) -> list[ReplyResult]:
         item = json.loads(line)
         passages = await sync_to_async(retrieve)(item["q"], limit=args.passages or 3)
         result = await sync_to_async(measure)(
-            item["q"], item["text"], passages, ttft_ms=item["ttft_ms"],
-            total_ms=item.get("total_ms") or 0.0, embed=embedder(),
-            support=settings.CONCIERGE_SUPPORT, hosts=settings.ALLOWED_HOSTS,
+            item["q"],
+            item["text"],
+            passages,
+            ttft_ms=item["ttft_ms"],
+            total_ms=item.get("total_ms") or 0.0,
+            embed=embedder(),
+            support=settings.CONCIERGE_SUPPORT,
+            hosts=settings.ALLOWED_HOSTS,
         )
         result.right_source = await sync_to_async(_is_gold)(passages, gold.get(item["q"], []))
         results.append(result)
@@ -397,8 +375,11 @@ def main() -> None:
         "--passages", type=int, default=0, help="passages the check reads (default: the profile's)"
     )
     parser.add_argument("--db", default=str(ROOT / "var" / "bench" / "grounding.sqlite3"))
-    parser.add_argument("--spread", action="store_true",
-                        help="every n-th dev question (more threads), not the first n")
+    parser.add_argument(
+        "--spread",
+        action="store_true",
+        help="every n-th dev question (more threads), not the first n",
+    )
     parser.add_argument("--verbose", action="store_true", help="print every reply")
     parser.add_argument("--rescore", default="", help="check again a --verbose run's output")
     args = parser.parse_args()
