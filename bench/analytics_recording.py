@@ -1,6 +1,6 @@
 """What analytics recording costs a reply: time to first token with and without the listeners.
 
-    .venv/bin/python bench/analytics_recording.py [--runs 200] [--rounds 4] [--flush-ms 500]
+    .venv/bin/python bench/analytics_recording.py [--runs 200] [--rounds 4] [--flush-ms 1000]
         [--batch 50] [--postgres URL]
 
 Through the real ASGI stack (bench/consumer_ttft.py's set-up: SQLite in a temporary file, a
@@ -135,7 +135,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=4)
-    parser.add_argument("--flush-ms", type=int, default=500, help="the batched mode's interval")
+    parser.add_argument("--flush-ms", type=int, default=1000, help="the batched mode's interval")
     parser.add_argument("--batch", type=int, default=50, help="replies per timed batch")
     parser.add_argument("--postgres", default="", help="server URL, e.g. postgres://...:5432")
     args = parser.parse_args()

@@ -2,10 +2,12 @@
 
 Recording a reply is a handful of small writes (its fact, its conversation, rollup rows, the
 owner's day). Done one transaction per reply, on SQLite they held the database's only write lock
-while the next question, asked the moment an answer ended, wanted it (bench/analytics_recording.py).
-The receivers now only queue the event; a daemon thread wakes every `ANALYTICS_FLUSH_MS`, or as
-soon as `ANALYTICS_BATCH_SIZE` events wait, and records the queue in one transaction
-(`recording.events_record`: each rollup row written once per batch).
+while the next question, asked the moment an answer ended, wanted it, and on PostgreSQL they
+took the CPU it needed: next-question time to first token p50 +10 ms on both
+(bench/analytics_recording.py). The receivers now only queue the event; a daemon thread wakes
+every `ANALYTICS_FLUSH_MS`, or as soon as `ANALYTICS_BATCH_SIZE` events wait, and records the
+queue in one transaction (`recording.events_record`: each rollup row written once per batch):
+about 1 ms per reply instead of 7 to 20, and p50 within 0 to 2.5 ms of no recording at all.
 
 - Order: events are recorded in arrival order, batch after batch, one batch at a time; a failed
   batch is retried before any later one, so a rating queued behind its conversation's first reply
