@@ -100,8 +100,9 @@ def finish_check(embed) -> tuple[float, float, object]:
         allowlist=settings.CHAT_LINK_ALLOWLIST,
         support=settings.CONCIERGE_SUPPORT,
     )
-    verdict = check(guarded.text, passages=PASSAGES, embed=embed,
-                    support=settings.CONCIERGE_SUPPORT)
+    verdict = check(
+        guarded.text, passages=PASSAGES, embed=embed, support=settings.CONCIERGE_SUPPORT
+    )
     return (time.perf_counter() - started) * 1000, (time.thread_time() - cpu) * 1000, verdict
 
 
@@ -128,8 +129,9 @@ def main() -> None:
     lexical, lexical_cpu, verdict = timed(args.runs, None)
     embeddings.get_model()
     embed_texts(["warm up"])
-    dense, dense_cpu, dense_verdict = timed(max(20, args.runs // 5), embed_texts,
-                                 before_each=embeddings._query_cache.clear)
+    dense, dense_cpu, dense_verdict = timed(
+        max(20, args.runs // 5), embed_texts, before_each=embeddings._query_cache.clear
+    )
     result = {
         "reply_tokens": round(tokens),
         "runs": args.runs,
@@ -147,13 +149,17 @@ def main() -> None:
         "load_average_1m": round(os.getloadavg()[0], 2),
     }
     print(f"guard + check of a {result['reply_tokens']}-token reply against 3 passages:")
-    print(f"  lexical only:   p50 {result['lexical_p50_ms']} ms, p95 {result['lexical_p95_ms']} ms"
-          f" (CPU p95 {result['lexical_cpu_p95_ms']} ms; {verdict.grounded}, "
-          f"{verdict.supported_share:.0%} supported)")
-    print(f"  with MiniLM:    p50 {result['embedding_p50_ms']} ms, "
-          f"p95 {result['embedding_p95_ms']} ms (CPU p95 {result['embedding_cpu_p95_ms']} ms; "
-          f"{dense_verdict.grounded}, "
-          f"{dense_verdict.supported_share:.0%} supported)")
+    print(
+        f"  lexical only:   p50 {result['lexical_p50_ms']} ms, p95 {result['lexical_p95_ms']} ms"
+        f" (CPU p95 {result['lexical_cpu_p95_ms']} ms; {verdict.grounded}, "
+        f"{verdict.supported_share:.0%} supported)"
+    )
+    print(
+        f"  with MiniLM:    p50 {result['embedding_p50_ms']} ms, "
+        f"p95 {result['embedding_p95_ms']} ms (CPU p95 {result['embedding_cpu_p95_ms']} ms; "
+        f"{dense_verdict.grounded}, "
+        f"{dense_verdict.supported_share:.0%} supported)"
+    )
     print(f"  load average while measuring: {result['load_average_1m']} on {result['cpus']} CPUs")
     print(json.dumps(result))
 

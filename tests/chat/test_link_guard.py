@@ -151,8 +151,14 @@ def test_streamed_pieces_never_show_what_the_guard_removes(seed):
         index += size
     shown.append(stream.close())
     seen = "".join(shown)
-    for invented in ("facebook.com/concierge", "twitter", "jira.atl", "openshift", "@concierge-ai",
-                     "555-2671"):
+    for invented in (
+        "facebook.com/concierge",
+        "twitter",
+        "jira.atl",
+        "openshift",
+        "@concierge-ai",
+        "555-2671",
+    ):
         assert invented not in seen
     # the whole-text guard's text, but for an invented address's name that went out before its
     # "@" arrived (only its domain is dropped then)
@@ -164,7 +170,11 @@ def test_streamed_pieces_never_show_what_the_guard_removes(seed):
 def test_model_tokens_stream_as_they_come_when_they_hold_no_link():
     stream = LinkGuardStream(**GUARD)
     assert [stream.feed(t) for t in ["Hel", "lo", " there", ",", " friend"]] == [
-        "Hel", "lo", " there", ",", " friend"
+        "Hel",
+        "lo",
+        " there",
+        ",",
+        " friend",
     ]
 
 
@@ -178,8 +188,10 @@ def test_streamed_at_word_boundaries_the_pieces_add_up_to_the_whole_text_guard()
 
 def test_an_address_whose_name_went_out_first_loses_its_domain():
     stream = LinkGuardStream(**GUARD)
-    shown = [stream.feed(t) for t in ["Mail", " jane", "@concierge-ai.com", " or", " support",
-                                       "@example.com", " today"]]
+    shown = [
+        stream.feed(t)
+        for t in ["Mail", " jane", "@concierge-ai.com", " or", " support", "@example.com", " today"]
+    ]
     shown.append(stream.close())
     assert "".join(shown) == "Mail jane or support@example.com today"
     assert stream.removed == ["jane@concierge-ai.com"]
@@ -266,8 +278,14 @@ async def test_live_tokens_and_the_stored_reply_carry_no_invented_link(
     ready_again = await again.hello(session)
     history = [m for m in ready_again["history"] if m["role"] == "assistant"]
     assert history[0]["text"] == SHOWN
-    await again.send({"type": "hello", "session": session, "page": {},
-                      "resume": {"message": str(reply.id), "seq": -1}})
+    await again.send(
+        {
+            "type": "hello",
+            "session": session,
+            "page": {},
+            "resume": {"message": str(reply.id), "seq": -1},
+        }
+    )
     resumed = await again.receive_until("done")
     assert token_text(resumed) == SHOWN
 
