@@ -80,6 +80,6 @@ def test_the_environments_key_never_goes_to_another_server(settings):
 def test_local_server_options_are_not_sent_to_hosted_openai():
     from chat.providers.openai import _option_params
 
-    options = GenerationOptions(temperature=0.2, extra={"top_k": 40})
-    assert _option_params(options)["extra_body"] == {"top_k": 40}
-    assert "extra_body" not in _option_params(options, hosted=True)
+    options = GenerationOptions(temperature=0.2, extra={"top_k": 40, "model": "other"})
+    assert _option_params(options) == {"temperature": 0.2, "top_k": 40}  # never the model
+    assert _option_params(options, hosted=True) == {"temperature": 0.2}
