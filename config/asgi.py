@@ -42,8 +42,20 @@ def _warm_up_knowledge() -> None:
     structlog.get_logger(__name__).info("knowledge_warmed_up", ms=ms)
 
 
+def _warm_up_provider() -> None:
+    """Import the configured provider's SDK before daphne listens: openai's takes 0.5-1.5 s,
+    which the first question would otherwise wait for."""
+    from chat.providers.registry import provider_class
+
+    try:
+        provider_class(settings.CHAT_PROVIDER)
+    except Exception:  # noqa: BLE001 - the first question reports a wrong provider
+        return
+
+
 if settings.KNOWLEDGE_WARM_UP and "knowledge" in settings.INSTALLED_APPS:
     _warm_up_knowledge()
+_warm_up_provider()
 
 application = TrustedProxies(  # the client's address, from trusted proxies' headers only
     ProtocolTypeRouter(
