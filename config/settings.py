@@ -313,11 +313,12 @@ CHAT_USER_ROLE = env.str("CHAT_USER_ROLE", default="")
 CHAT_MODEL_PROFILE = env.str("CHAT_MODEL_PROFILE", default="")
 if not CHAT_MODEL_PROFILE:
     CHAT_MODEL_PROFILE = "small" if CHAT_MODEL == LOCAL_MODEL_ALIAS else "large"
-# Answers a site can stand behind (chat/reply/grounding.py): hosts a reply may link to besides
-# its sources and this site (comma-separated; ".example.com" covers its subdomains), and an
-# embedding function (dotted path, texts -> unit vectors, e.g. knowledge.search.embed_texts)
-# that lets the groundedness check accept close paraphrases; empty (the default): lexical
-# only, ~1 ms per reply where MiniLM costs ~250 ms of CPU (bench/grounding_check_bench.py).
+# Answers a site can stand behind (chat/reply/links.py, grounding.py): hosts a reply may link
+# to besides its sources and this site (comma-separated; ".example.com" covers its
+# subdomains), and an embedding function (dotted path, texts -> unit vectors, e.g.
+# knowledge.search.embed_texts) that lets the groundedness check accept close paraphrases;
+# empty (the default): lexical only, ~1 ms per reply where MiniLM costs ~250 ms of CPU
+# (bench/grounding_check_bench.py).
 CHAT_LINK_ALLOWLIST = env.list("CHAT_LINK_ALLOWLIST", default=[])
 CHAT_EMBEDDER = env.str("CHAT_EMBEDDER", default="")
 # Models that read images (comma-separated; "*" for all). Others get the chart's facts only.
