@@ -265,5 +265,11 @@ async def _in_pool(function, *args, pool: ThreadPoolExecutor = _pool, **kwargs):
 
 
 def _with_fresh_connection(function, *args, **kwargs):
-    close_old_connections()  # as Django does around a request: drop broken or expired ones
-    return function(*args, **kwargs)
+    """As Django does around a request: drop broken or expired connections before, and after,
+    so that a pooled connection goes back to the pool when the job ends, not when this thread
+    next gets a job (idle threads held connections the next burst then waited for)."""
+    close_old_connections()
+    try:
+        return function(*args, **kwargs)
+    finally:
+        close_old_connections()
