@@ -300,7 +300,36 @@ async def test_a_line_that_is_not_json_is_a_clear_error_not_a_crash(openai_serve
 
     assert result.tokens == TOKENS[:1]
     assert result.error.partial is True
-    assert "failed while answering" in result.error.message
+    assert "not JSON" in result.error.message
+    assert "OPENAI_BASE_URL" in result.error.message
+
+
+async def test_chunks_of_the_wrong_shape_are_skipped_not_a_crash(openai_server, make_openai):
+    frames = [
+        openai_frame({"choices": [{"index": 0, "delta": "oops"}], "usage": 5}),
+        openai_frame({"choices": "none"}),
+        openai_frame([1, 2]),
+        *openai_stream(TOKENS, usage=(9, 6)),
+    ]
+    openai_server.enqueue(Reply(frames=frames))
+
+    result = await collect(make_openai(), model="gpt-test")
+
+    assert result.error is None
+    assert result.tokens == TOKENS
+    assert result.usage == Usage(input_tokens=9, output_tokens=6, estimated=False)
+
+
+async def test_a_plain_json_answer_is_an_error_that_names_the_setting(openai_server, make_openai):
+    # A server that ignores `stream` (or is not a model server at all) answers 200 with JSON.
+    openai_server.enqueue(Reply(status=200, body={"choices": [{"message": {"content": "hi"}}]}))
+
+    result = await collect(make_openai(), model="gpt-test")
+
+    assert result.tokens == []
+    assert result.error.partial is False
+    assert "not a stream of events" in result.error.message
+    assert "OPENAI_BASE_URL" in result.error.message
 
 
 async def test_a_connection_dropped_mid_answer_is_partial(openai_server, make_openai):
