@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Max
 
 from knowledge.models import KnowledgeBaseEntry, NavigationHelp, Service
@@ -56,8 +56,11 @@ def kb_version() -> str:
 
 
 def stamps_forget(*args, **kwargs) -> None:
-    """Read the stamps again next time (a receiver of post_save and post_delete too)."""
+    """Read the stamps again next time (a receiver of post_save and post_delete too): now, and
+    again once the write commits (a question on another thread may read the old stamp in
+    between and keep it)."""
     _kb_memo.clear()
+    transaction.on_commit(_kb_memo.clear)
 
 
 def kb_cached(read: Callable[[], list]) -> Callable[[], list]:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 
-from knowledge import selectors, services
+from knowledge import selectors, services, stamps
 from knowledge.models import KnowledgeBaseEntry, NavigationHelp, Service
 from tests.knowledge.conftest import make_entry
 
@@ -92,14 +91,17 @@ def test_kb_version_is_read_once_per_interval_and_at_once_after_an_edit_here(
     assert selectors.kb_version() != first
 
 
-def test_kb_version_sees_another_processs_edit_after_the_interval(settings):
-    settings.KNOWLEDGE_INDEX_CHECK_SECONDS = 0.2
+def test_kb_version_sees_another_processs_edit_after_the_interval(settings, monkeypatch):
+    settings.KNOWLEDGE_INDEX_CHECK_SECONDS = 5
+    now = [1000.0]
+    monkeypatch.setattr(stamps.time, "monotonic", lambda: now[0])
     first = selectors.kb_version()
     # bulk_create sends no signal: as far as this process knows, someone else wrote it.
     NavigationHelp.objects.bulk_create([NavigationHelp(url_pattern="/x/*", title="X")])
 
+    now[0] += 4.9
     assert selectors.kb_version() == first
-    time.sleep(0.25)
+    now[0] += 0.2
     assert selectors.kb_version() != first
 
 
@@ -117,3 +119,15 @@ def test_services_and_page_guides_are_read_once_per_knowledge_stamp(
         assert selectors.navigation_help_for("/help/x").title == "Help"
     Service.objects.create(name="Audit", slug="audit")  # a new stamp: read again
     assert {s.slug for s in selectors.service_list()} == {"setup", "audit"}
+
+
+def test_an_edit_forgets_the_stamp_again_when_it_commits(
+    settings, django_capture_on_commit_callbacks
+):
+    settings.KNOWLEDGE_INDEX_CHECK_SECONDS = 3600
+    with django_capture_on_commit_callbacks(execute=True):
+        Service.objects.create(name="Setup", slug="setup")
+        # Another thread asks before the commit and keeps the stamp it could still see.
+        stamps._kb_memo["default"] = (stamps.time.monotonic(), "stamp-before-the-edit")
+
+    assert selectors.kb_version() != "stamp-before-the-edit"
