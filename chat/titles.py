@@ -10,16 +10,17 @@ title is only replaced while it is still the first-words one.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 
 import structlog
-from asgiref.sync import async_to_sync
+from asgiref.sync import SyncToAsync, async_to_sync
 from django.conf import settings
 from django.dispatch import receiver
 
 from chat.config import assistant_config
 from chat.models import ChatMessage, ChatSession
-from chat.providers import GenerationOptions, PromptMessage, ProviderError
+from chat.providers import GenerationOptions, PromptMessage, ProviderError, get_provider
 from chat.reply.choice import choice_resolve
 from chat.reply.generation import provider_for
 from chat.services import TITLE_LENGTH, session_title_set
@@ -69,24 +70,43 @@ def title_generate(*, question: str, answer: str) -> str:
     if not settings.CHAT_TITLES_BY_MODEL:
         return ""
     try:
-        return title_clean(async_to_sync(_ask_model)(question, answer))
+        return title_clean(async_to_sync(_ask_model)(question, answer, shared=_on_server_loop()))
     except (ProviderError, TimeoutError, OSError) as exc:
         log.warning("title_failed", error=getattr(exc, "message", repr(exc)))
         return ""
 
 
-async def _ask_model(question: str, answer: str) -> str:
+def _on_server_loop() -> bool:
+    """Whether async_to_sync will run on the server's event loop: a listener's thread started
+    from it (asgiref keeps that loop in its thread-local). A direct call (a command, a test)
+    gets a loop of its own that ends with the call."""
+    threadlocal = SyncToAsync.threadlocal
+    return (
+        getattr(threadlocal, "main_event_loop_pid", None) == os.getpid()
+        and getattr(threadlocal, "main_event_loop", None) is not None
+    )
+
+
+async def _ask_model(question: str, answer: str, *, shared: bool) -> str:
     choice = choice_resolve(config=assistant_config())
-    # The loop's own provider (its SDK client and connections), as replies use: a new client
-    # per title cost an SSL context and a connection pool each (bench/README.md).
-    provider = provider_for(choice)
+    # On the server's loop, its own provider (SDK client and connections), as replies use: a
+    # new client per title cost an SSL context and a connection pool each (bench/README.md).
+    # On a loop of its own, a provider of its own, closed with it.
+    if shared:
+        provider = provider_for(choice)
+    else:
+        provider = get_provider(choice.provider, api_key=choice.api_key, base_url=choice.base_url)
     messages = [
         PromptMessage(role="system", content=INSTRUCTION),
         PromptMessage(role="user", content=f"Question: {question[:600]}\n\nAnswer: {answer[:600]}"),
     ]
     options = GenerationOptions(temperature=0.2, max_tokens=20)
-    collecting = _collect(provider, choice.model, messages, options)
-    return await asyncio.wait_for(collecting, TITLE_TIMEOUT)
+    try:
+        collecting = _collect(provider, choice.model, messages, options)
+        return await asyncio.wait_for(collecting, TITLE_TIMEOUT)
+    finally:
+        if not shared:
+            await provider.aclose()
 
 
 async def _collect(provider, model, messages, options) -> str:

@@ -144,3 +144,42 @@ async def test_a_real_reply_gets_its_title_in_the_background_without_waiting_for
     await replies_wait_idle()  # the reply task signals after `done` has gone out
     await signals_wait_idle()
     assert await database_sync_to_async(title_of)(ChatSession(pk=session_id)) == "Opening hours"
+
+
+def test_a_direct_call_leaves_no_provider_behind_on_its_own_loop(fake_provider, monkeypatch):
+    from chat import titles
+    from chat.reply import generation
+
+    closed = []
+    monkeypatch.setattr(TitleModel, "aclose", lambda self: _note(closed), raising=False)
+    fake_provider.enqueue(["Opening hours"])
+    before = len(generation._providers)
+
+    assert titles.title_generate(question="when do you open?", answer="At nine.") == (
+        "Opening hours"
+    )
+    assert closed == [True]  # its provider was closed with the call's loop
+    assert len(generation._providers) == before  # and nothing pins that loop
+
+
+async def test_on_the_servers_loop_titles_share_the_loops_provider(fake_provider):
+    import asyncio
+
+    from asgiref.sync import sync_to_async
+
+    from chat import titles
+    from chat.reply import generation
+
+    fake_provider.enqueue(["Opening hours"])
+    fake_provider.enqueue(["Prices"])
+    made = [
+        await sync_to_async(titles.title_generate, thread_sensitive=False)(question=q, answer="A.")
+        for q in ("when do you open?", "how much?")
+    ]
+
+    assert made == ["Opening hours", "Prices"]
+    assert len(generation._providers[asyncio.get_running_loop()]) == 1
+
+
+async def _note(closed):
+    closed.append(True)
