@@ -61,3 +61,21 @@ def check_chat_provider(app_configs, **kwargs):
     if not settings.DEBUG and settings.SECRET_KEY.startswith("django-insecure"):
         errors.append(Warning("DJANGO_SECRET_KEY is a development key.", id="chat.W001"))
     return errors
+
+
+@register()
+def check_visitor_options(app_configs, **kwargs):
+    """The options signed-in visitors may set go into the model request as they are named: only
+    the known sampling options (never `n`, `logit_bias`, `tools`... that change cost or output)."""
+    from chat.operator.forms import VISITOR_OPTION_CHOICES
+
+    unknown = [o for o in settings.CHAT_VISITOR_OPTIONS if o not in VISITOR_OPTION_CHOICES]
+    if not unknown:
+        return []
+    return [
+        Error(
+            f"CHAT_VISITOR_OPTIONS names options visitors may not set: {', '.join(unknown)}.",
+            hint=f"Choose from: {', '.join(VISITOR_OPTION_CHOICES)}.",
+            id="chat.E007",
+        )
+    ]

@@ -99,3 +99,16 @@ def test_the_checks_are_registered_and_stop_manage_py_check(configure):
     assert "chat.E002" in ids(run_checks())
     with pytest.raises(SystemCheckError, match="chat.E002"):
         call_command("check", stdout=io.StringIO(), stderr=io.StringIO())
+
+
+def test_visitor_options_outside_the_sampling_ones_are_refused(settings):
+    from chat.checks import check_visitor_options
+
+    settings.CHAT_VISITOR_OPTIONS = ["temperature", "top_k"]
+    assert check_visitor_options(None) == []
+
+    settings.CHAT_VISITOR_OPTIONS = ["temperature", "n", "logit_bias"]
+    errors = check_visitor_options(None)
+
+    assert ids(errors) == ["chat.E007"]
+    assert "n, logit_bias" in errors[0].msg and "top_p" in errors[0].hint
