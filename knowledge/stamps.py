@@ -60,7 +60,8 @@ def stamps_forget(*args, **kwargs) -> None:
     again once the write commits (a question on another thread may read the old stamp in
     between and keep it)."""
     _kb_memo.clear()
-    transaction.on_commit(_kb_memo.clear)
+    if connection.in_atomic_block:  # in autocommit the write is already committed
+        transaction.on_commit(_kb_memo.clear)
 
 
 def kb_cached(read: Callable[[], list]) -> Callable[[], list]:
