@@ -8,7 +8,6 @@ from typing import Any
 
 import structlog
 from django.db import IntegrityError, transaction
-from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 from chat import selectors
@@ -346,17 +345,18 @@ def _reply_or_fail(question: ChatMessage) -> ChatMessage:
 
 def _session_touch(*, session: ChatSession, first_text: str = "") -> None:
     now = timezone.now()
-    changes: dict[str, Any] = {"last_activity_at": now, "updated_at": now}
+    activity = {"last_activity_at": now, "updated_at": now}
+    session.last_activity_at = session.updated_at = now
+    rows = ChatSession.objects.filter(pk=session.pk)
     if first_text:
         # Only an untitled conversation takes its first question as title; a rename made
         # elsewhere in the meantime (REST) wins over this possibly stale `session` object.
-        # One statement: the title is decided by the database, on the row as it is.
+        # One statement when untitled (the usual case), a second when it was renamed.
         title = _title_from(first_text)
-        changes["title"] = Case(When(title="", then=Value(title)), default=F("title"))
-    ChatSession.objects.filter(pk=session.pk).update(**changes)
-    session.last_activity_at = session.updated_at = now
-    if first_text and not session.title:
-        session.title = title  # as the row has it, unless renamed in the meantime
+        if rows.filter(title="").update(title=title, **activity):
+            session.title = title
+            return
+    rows.update(**activity)
 
 
 def _title_from(text: str) -> str:

@@ -89,6 +89,20 @@ def test_the_first_question_titles_the_conversation(session):
     assert session.title == "How do I pay by card?"
 
 
+def test_a_rename_made_meanwhile_wins_over_the_first_question(session):
+    stale = ChatSession.objects.get(pk=session.pk)  # loaded before the rename, still untitled
+    ChatSession.objects.filter(pk=session.pk).update(title="Card payments")  # renamed (REST)
+
+    services.exchange_begin(session=stale, client_id="c-1", text="How do I pay by card?")
+
+    assert stale.title != "How do I pay by card?"  # the first words never replace the rename
+    session.refresh_from_db()
+    assert session.title == "Card payments"
+    assert session.last_activity_at is not None and session.last_activity_at == (
+        stale.last_activity_at
+    )
+
+
 def test_regenerate_replaces_the_last_reply(session):
     exchange = services.exchange_begin(session=session, client_id="c-1", text="Q")
     services.message_finish(message_id=exchange.reply.id, status="failed", text="")
