@@ -21,6 +21,7 @@ import json
 import math
 import mmap
 import os
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -188,17 +189,22 @@ class _FileRows:
         self.dtype = view.dtype
         self.width = view.shape[1]
         self.row_bytes = self.width * view.dtype.itemsize
+        self.rows = view.shape[0]
         self.file = path.open("rb", buffering=0)  # open for the encoder's life; pread is atomic
+        weakref.finalize(self, self.file.close)
 
     def take(self, ids: np.ndarray) -> np.ndarray:
         """Rows `ids` (any shape) as float32, shape `ids.shape + (width,)`: a new array."""
         unique, inverse = np.unique(ids, return_inverse=True)
+        if len(unique) and not 0 <= unique[0] <= unique[-1] < self.rows:
+            raise IndexError(f"token ids {unique[0]}..{unique[-1]} outside 0..{self.rows - 1}")
         rows = np.empty((len(unique), self.width), dtype=self.dtype)
         fd = self.file.fileno()
         for i, row in enumerate(unique.tolist()):
-            rows[i] = np.frombuffer(
-                os.pread(fd, self.row_bytes, self.offset + row * self.row_bytes), self.dtype
-            )
+            data = os.pread(fd, self.row_bytes, self.offset + row * self.row_bytes)
+            if len(data) != self.row_bytes:
+                raise OSError(f"{self.file.name}: short read of row {row} (file changed?)")
+            rows[i] = np.frombuffer(data, self.dtype)
         return rows.astype(np.float32, copy=False)[inverse.reshape(ids.shape)]
 
 

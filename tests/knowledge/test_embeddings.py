@@ -134,3 +134,11 @@ def test_search_runs_without_pytorch_or_sentence_transformers():
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().splitlines()[-1] == "none"
+
+
+def test_a_token_id_outside_the_vocabulary_is_an_error_not_the_next_tensors_bytes(encoder):
+    rows = encoder.words.rows
+
+    assert encoder.words.take(np.array([[0, rows - 1]])).shape == (1, 2, encoder.dimensions)
+    with pytest.raises(IndexError, match="outside"):
+        encoder.words.take(np.array([[0, rows]]))
