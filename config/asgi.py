@@ -50,7 +50,9 @@ def _warm_up_provider() -> None:
     try:
         provider_class(settings.CHAT_PROVIDER)
     except Exception:  # noqa: BLE001 - the first question reports a wrong provider
-        return
+        import structlog
+
+        structlog.get_logger(__name__).warning("provider_warm_up_failed", exc_info=True)
 
 
 if settings.KNOWLEDGE_WARM_UP and "knowledge" in settings.INSTALLED_APPS:
