@@ -5,7 +5,9 @@ the events queued by the receivers of chat's signals, a batch in one transaction
 recorded once (its id is unique); a signal delivered twice changes nothing. A batch reads the
 conversations it touches locked (`select_for_update`), changes them and the rollups in memory,
 then writes each row once: rollup rows with F() increments, so concurrent writers (another
-process) never lose a count.
+process) never lose a count. Every batch locks and writes rows in one order (conversations by
+session, rollup rows by model and key), so two processes' overlapping batches wait on each other
+in turn instead of deadlocking (PostgreSQL would abort one).
 """
 
 from __future__ import annotations
@@ -227,10 +229,10 @@ class _Batch:
             ReplyFact.objects.filter(reply_id__in=reply_ids).values_list("reply_id", flat=True)
         )
         sessions = {_uuid(_session_of(event)) for event in events}
-        self.conversations = {
-            c.session_id: c
-            for c in ConversationFact.objects.select_for_update().filter(session_id__in=sessions)
-        }
+        # locked in session_id order, as every batch saves them: two processes never wait on
+        # each other's rows crosswise (a deadlock on PostgreSQL)
+        locked = ConversationFact.objects.select_for_update().filter(session_id__in=sessions)
+        self.conversations = {c.session_id: c for c in locked.order_by("session_id")}
         self.created: set[uuid.UUID] = set()
         self.changed: set[uuid.UUID] = set()
         self.facts: list[ReplyFact] = []
@@ -245,11 +247,15 @@ class _Batch:
         return self.escalation_set(event)
 
     def save(self) -> None:
+        """Write the rows in one order for every batch (conversations by session, rollup rows
+        by model and key), so concurrent batches lock shared rows in the same order."""
         ReplyFact.objects.bulk_create(self.facts)
-        ConversationFact.objects.bulk_create([self.conversations[s] for s in self.created])
-        for session_id in self.changed - self.created:
+        created = sorted(self.created)
+        ConversationFact.objects.bulk_create([self.conversations[s] for s in created])
+        for session_id in sorted(self.changed - self.created):
             self.conversations[session_id].save()
-        for increment in self.increments.values():
+        for identity in sorted(self.increments, key=_lock_order):
+            increment = self.increments[identity]
             _add(increment.model, key=increment.key, changes=increment.changes,
                  defaults=increment.defaults)  # fmt: skip
 
@@ -381,6 +387,13 @@ class _Increment:
     key: dict
     defaults: dict
     changes: dict = field(default_factory=dict)
+
+
+def _lock_order(identity: tuple) -> tuple:
+    """A total order on rollup rows (`(model, key items)`): a key's values may be None, an int,
+    a date or a string, so compare them as text; the same in every process is all that counts."""
+    model, items = identity
+    return model._meta.label, tuple((name, value is None, str(value)) for name, value in items)
 
 
 def _uuid(value) -> uuid.UUID:

@@ -10,16 +10,29 @@ queue in one transaction (`recording.events_record`: each rollup row written onc
 about 1 ms per reply instead of 7 to 20, and p50 within 0 to 2.5 ms of no recording at all.
 
 - Order: events are recorded in arrival order, batch after batch, one batch at a time; a failed
-  batch is retried before any later one, so a rating queued behind its conversation's first reply
-  finds the conversation.
-- Nothing lost silently: a batch whose transaction fails (it rolls back whole, so a retry never
-  counts a reply twice) is tried `WRITE_ATTEMPTS` times, then its events one by one; an event that
-  fails alone is dropped and logged (`analytics_batch_dropped`, with counts).
+  batch goes back to the head of the queue, so a rating queued behind its conversation's first
+  reply in this process finds the conversation.
+- A database outage loses nothing the queue can hold: a batch whose transaction fails (it rolls
+  back whole, so a retry never counts a reply twice) on an error that goes away
+  (`OperationalError`, `InterfaceError`: "database is locked", a PostgreSQL restart, a deadlock,
+  a serialization failure) waits at the head of the queue while the writer backs off (0.5 s,
+  doubling, at most `BACKOFF_MAX_SECONDS`). On any other error (`IntegrityError`, `DataError`,
+  `ValueError`...) the batch is recorded one event at a time, each tried `EVENT_ATTEMPTS` times;
+  only an event that fails alone is dropped, logged and counted (`analytics_batch_dropped`).
 - Bounded: past `ANALYTICS_QUEUE_MAX` waiting events, the thread that queues (a signals worker,
-  never the event loop) records the queue itself: back-pressure on the listeners, no loss. Called
-  on a running event loop, it drops the event instead, logged and counted: the loop never blocks.
-- Shutdown: `atexit` stops the thread and records what is left (daphne, `manage.py serve` and
-  `runserver` exit through it).
+  never the event loop) records the queue itself: back-pressure on the listeners, no loss. On a
+  running event loop it drops the new event instead, and during an outage the oldest: logged and
+  counted (`analytics_event_dropped`), the loop never blocks and memory stays bounded.
+- Shutdown: `atexit` closes the writer: it stops the thread, records what is left (daphne,
+  `manage.py serve` and `runserver` exit through it), and a `put` after that records in place.
+  `writer_stop` drains without closing (a bench or a test runs the writer again).
+- What a crash loses: a hard kill (SIGKILL, the OOM killer) skips `atexit`, so the events still
+  queued are lost: at most the last `ANALYTICS_FLUSH_MS` of them (more during an outage, when
+  batches wait to be retried).
+- A rating can reach this process (another worker's request) before its conversation's first
+  reply, queued in another process, has landed: it finds no conversation, so the writer keeps it
+  and tries it again with each batch and each wake, for `UNMATCHED_RATING_WAIT_SECONDS` (60 s);
+  past that, or at a stop, it is dropped, logged and counted (`analytics_rating_dropped`).
 - `ANALYTICS_FLUSH_MS = 0` records each event in place, on the caller's thread (the tests).
 """
 
@@ -34,16 +47,27 @@ from contextlib import contextmanager
 
 import structlog
 from django.conf import settings
-from django.db import close_old_connections, connection, connections
+from django.db import (
+    InterfaceError,
+    OperationalError,
+    close_old_connections,
+    connection,
+    connections,
+)
 
 from analytics.services import recording
-from analytics.services.recording import Event
+from analytics.services.recording import Event, RatingEvent
 
 log = structlog.get_logger(__name__)
 
-WRITE_ATTEMPTS = 3
-RETRY_PAUSE_SECONDS = 0.25  # times the attempt number
+EVENT_ATTEMPTS = 2  # an event recorded alone: a second try reads a row another process created
+BACKOFF_FIRST_SECONDS = 0.5
+BACKOFF_MAX_SECONDS = 30.0
 STOP_TIMEOUT_SECONDS = 10.0
+# a rating can reach this process before its conversation's first reply lands from another
+UNMATCHED_RATING_WAIT_SECONDS = 60.0
+# errors that go away: the database is locked, restarting, or chose this transaction to abort
+TRANSIENT_ERRORS = (OperationalError, InterfaceError)
 
 
 @contextmanager
@@ -66,16 +90,21 @@ class Writer:
 
     def __init__(self) -> None:
         self._events: deque[Event] = deque()
-        self._lock = threading.Lock()  # the queue and the thread
+        self._lock = threading.Lock()  # the queue, the thread and the back-off
         self._writing = threading.Lock()  # one batch at a time: batches land in arrival order
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._exit_hooked = False
+        self._closed = False
+        self.failures = 0  # transient failures in a row: the back-off's exponent
+        self.retry_at = 0.0  # time.monotonic() before which the thread does not retry
+        self._unmatched: list[tuple[float, RatingEvent]] = []  # (deadline, rating): _writing
         self.dropped = 0
 
     def put(self, event: Event) -> None:
-        """Queue `event` (or record it in place when ANALYTICS_FLUSH_MS is 0)."""
+        """Queue `event` (or record it in place when ANALYTICS_FLUSH_MS is 0 or the writer is
+        closed)."""
         if settings.ANALYTICS_FLUSH_MS <= 0:
             with worker_connection():
                 recording.event_record(event)
@@ -83,24 +112,33 @@ class Writer:
         with self._lock:
             full = len(self._events) >= settings.ANALYTICS_QUEUE_MAX
             if full and _on_event_loop():
-                self._drop(waiting=len(self._events))
+                self._drop(reason="queue_full_on_event_loop", waiting=len(self._events))
                 return
+            if full and self.failures:
+                self._events.popleft()  # the database is out: flushing here would fail too
+                self._drop(reason="queue_full_during_outage", waiting=len(self._events))
+                full = False
             self._events.append(event)
             waiting = len(self._events)
-            self._thread_start()
-        if full:
+            if not self._closed:
+                self._thread_start()
+        if self._closed:
+            self.flush()  # after shutdown no thread will: record it here, behind the queue
+        elif full:
             log.warning("analytics_queue_full", waiting=waiting)
             self.flush()  # on a worker thread: record the queue here, in order
         elif waiting >= settings.ANALYTICS_BATCH_SIZE:
             self._wake.set()
 
     def flush(self) -> None:
-        """Record every waiting event now, on the caller's thread (tests, shutdown, overflow)."""
+        """Record every waiting event now, on the caller's thread (tests, shutdown, overflow);
+        stop at a transient failure, leaving the queue for the thread's retry."""
         while self._write_next():
             pass
 
     def stop(self) -> None:
-        """Stop the thread, then record what is left (atexit)."""
+        """Stop the thread, then record what is left (`writer_stop`; it starts again on the
+        next `put`)."""
         with self._lock:
             thread = self._thread
         if thread is not None:
@@ -108,9 +146,19 @@ class Writer:
             self._wake.set()
             thread.join(STOP_TIMEOUT_SECONDS)
         self.flush()
+        self.unmatched_retry(final=True)
         with self._lock:
             self._thread = None
             self._stopping.clear()
+        if self._events:
+            log.error("analytics_events_left_unrecorded", waiting=len(self._events))
+
+    def close(self) -> None:
+        """Stop for good (atexit): what is left is recorded, and so is any later event, in
+        place, since no thread would flush it."""
+        with self._lock:
+            self._closed = True
+        self.stop()
 
     def waiting(self) -> int:
         return len(self._events)
@@ -121,61 +169,139 @@ class Writer:
         self._thread = threading.Thread(target=self._run, name="analytics-writer", daemon=True)
         self._thread.start()
         if not self._exit_hooked:
-            atexit.register(self.stop)
+            atexit.register(self.close)
             self._exit_hooked = True
 
     def _run(self) -> None:
         try:
             while not self._stopping.is_set():
-                # never a busy loop, even if a test sets the interval to 0 while we run
-                self._wake.wait(max(settings.ANALYTICS_FLUSH_MS, 10) / 1000)
+                self._wake.wait(self._pause())
                 self._wake.clear()
+                if time.monotonic() < self.retry_at:
+                    continue  # woken by a full batch while backing off: wait the rest
                 while not self._stopping.is_set() and self._write_next():
                     pass
+                self.unmatched_retry()
         finally:
             connections.close_all()
 
+    def _pause(self) -> float:
+        """Seconds until the next write: the flush interval, or what is left of the back-off.
+        Never a busy loop, even if a test sets the interval to 0 while we run."""
+        backoff = self.retry_at - time.monotonic()
+        if backoff > 0:
+            return max(backoff, 0.01)
+        return max(settings.ANALYTICS_FLUSH_MS, 10) / 1000
+
     def _write_next(self) -> bool:
-        """Record the next batch; False when none was waiting."""
+        """Record the next batch; False when none was waiting or the database is out."""
         with self._writing:
             with self._lock:
                 size = min(len(self._events), max(settings.ANALYTICS_BATCH_SIZE, 1))
                 batch = [self._events.popleft() for _ in range(size)]
-            if batch:
-                self._write(batch)
-            return bool(batch)
+            if not batch:
+                return False
+            return self._write(batch)
 
-    def _write(self, batch: list[Event]) -> None:
-        for attempt in range(1, WRITE_ATTEMPTS + 1):
-            try:
-                with worker_connection():
-                    recording.events_record(batch)
-                return
-            except Exception as error:  # noqa: BLE001 - retried, then recorded apart
-                log.warning("analytics_batch_failed", events=len(batch), attempt=attempt,
-                            error=repr(error))  # fmt: skip
-                if attempt < WRITE_ATTEMPTS:
-                    time.sleep(RETRY_PAUSE_SECONDS * attempt)
-        self._write_apart(batch)
+    def unmatched_retry(self, *, final: bool = False) -> None:
+        """Try again the ratings that found no conversation (its first reply may still wait in
+        another process's writer); drop those older than UNMATCHED_RATING_WAIT_SECONDS, or all
+        that are left when `final` (a stop)."""
+        with self._writing:
+            if self._unmatched and not self.failures:
+                self._write([])
+            now = time.monotonic()
+            expired = [r for deadline, r in self._unmatched if final or deadline <= now]
+            self._unmatched = [(d, r) for d, r in self._unmatched if not final and d > now]
+        for rating in expired:
+            self.dropped += 1
+            log.error("analytics_rating_dropped", session_id=rating.session_id,
+                      reason="no_conversation", dropped_total=self.dropped)  # fmt: skip
 
-    def _write_apart(self, batch: list[Event]) -> None:
-        """Record a batch that keeps failing one event at a time: one bad event (or a conflict)
-        costs that event alone."""
+    def _write(self, batch: list[Event]) -> bool:
+        """Record `batch` in one transaction, behind the ratings still waiting for their
+        conversation; on a lasting error, one event at a time."""
+        waited, self._unmatched = self._unmatched, []
+        batch = [rating for _, rating in waited] + batch
+        try:
+            with worker_connection():
+                results = recording.events_record(batch)
+        except TRANSIENT_ERRORS as error:
+            self._back_off(batch, error=error)
+            return False
+        except Exception as error:  # noqa: BLE001 - recorded apart: one bad event costs itself
+            log.warning("analytics_batch_failed", events=len(batch), transient=False,
+                        error=repr(error))  # fmt: skip
+            return self._write_apart(batch)
+        self._recovered()
+        self._unmatched_keep(batch, results, waited=dict((id(r), d) for d, r in waited))
+        return True
+
+    def _unmatched_keep(self, batch: list[Event], results: list, *, waited: dict) -> None:
+        deadline = time.monotonic() + UNMATCHED_RATING_WAIT_SECONDS
+        for event, recorded in zip(batch, results, strict=True):
+            if isinstance(event, RatingEvent) and recorded is False:
+                self._unmatched.append((waited.get(id(event), deadline), event))
+
+    def _write_apart(self, batch: list[Event]) -> bool:
+        """Record a batch that failed, one event at a time: an event that fails alone
+        `EVENT_ATTEMPTS` times is dropped and logged; a transient error puts the rest back."""
         lost = 0
-        for event in batch:
+        for index, event in enumerate(batch):
+            try:
+                lost += not self._write_alone(event)
+            except TRANSIENT_ERRORS as error:
+                self._back_off(batch[index:], error=error)
+                self._dropped_log(events=index, lost=lost)
+                return False
+        self._recovered()
+        self._dropped_log(events=len(batch), lost=lost)
+        return True
+
+    def _write_alone(self, event: Event) -> bool:
+        """Record one event; False when it failed every attempt (it is then dropped)."""
+        for attempt in range(1, EVENT_ATTEMPTS + 1):
             try:
                 with worker_connection():
                     recording.events_record([event])
-            except Exception:  # noqa: BLE001 - logged with the event's kind and counted
-                lost += 1
-                log.exception("analytics_event_failed", kind=type(event).__name__)
+                return True
+            except TRANSIENT_ERRORS:
+                raise
+            except Exception:  # noqa: BLE001 - logged with the event's kind, then dropped
+                log.exception("analytics_event_failed", kind=type(event).__name__,
+                              attempt=attempt)  # fmt: skip
+        return False
+
+    def _back_off(self, batch: list[Event], *, error: Exception) -> None:
+        """Put `batch` back at the head of the queue (the oldest past ANALYTICS_QUEUE_MAX
+        dropped) and wait longer before each retry."""
+        with self._lock:
+            self._events.extendleft(reversed(batch))
+            while len(self._events) > max(settings.ANALYTICS_QUEUE_MAX, 1):
+                self._events.popleft()
+                self._drop(reason="queue_full_during_outage", waiting=len(self._events))
+            self.failures += 1
+            pause = min(BACKOFF_FIRST_SECONDS * 2 ** (self.failures - 1), BACKOFF_MAX_SECONDS)
+            self.retry_at = time.monotonic() + pause
+        log.warning("analytics_batch_failed", events=len(batch), transient=True,
+                    failures=self.failures, retry_in_s=pause, error=repr(error))  # fmt: skip
+
+    def _recovered(self) -> None:
+        if self.failures:
+            log.info("analytics_writer_recovered", failures=self.failures)
+        with self._lock:
+            self.failures, self.retry_at = 0, 0.0
+
+    def _dropped_log(self, *, events: int, lost: int) -> None:
+        if not lost:
+            return
         self.dropped += lost
-        log.error("analytics_batch_dropped", events=len(batch), dropped=lost,
+        log.error("analytics_batch_dropped", events=events, dropped=lost,
                   dropped_total=self.dropped)  # fmt: skip
 
-    def _drop(self, *, waiting: int) -> None:
+    def _drop(self, *, reason: str, waiting: int) -> None:
         self.dropped += 1
-        log.error("analytics_event_dropped", reason="queue_full_on_event_loop", waiting=waiting,
+        log.error("analytics_event_dropped", reason=reason, waiting=waiting,
                   dropped_total=self.dropped)  # fmt: skip
 
 
@@ -201,5 +327,6 @@ def writer_flush() -> None:
 
 
 def writer_stop() -> None:
-    """Stop this process's writer thread and record what is left (registered with atexit)."""
+    """Stop this process's writer thread and record what is left (the next event starts it
+    again; atexit closes the writer instead: see `Writer.close`)."""
     _writer.stop()

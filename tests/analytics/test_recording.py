@@ -5,6 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from analytics.models import ConversationFact, DailyCount, DailyRollup, OwnerDay, ReplyFact
 from analytics.services import recording
@@ -26,7 +28,10 @@ def test_a_finished_reply_is_recorded_with_its_cost_and_user_type():
     assert fact.cost == Decimal("0.00027000")  # 1000 * 0.15e-6 + 200 * 0.6e-6
     assert fact.user_type == "user:client"
     assert (fact.topic, fact.status, fact.ttft_ms, fact.is_gap) == (
-        "Resetting your password", "complete", 420, False
+        "Resetting your password",
+        "complete",
+        420,
+        False,
     )
     assert str(fact.day) == "2026-11-24"
 
@@ -95,7 +100,10 @@ def test_rollups_count_conversations_messages_tokens_and_the_ttft_histogram():
     topics = DailyCount.objects.get(kind="topic")
     pages = DailyCount.objects.get(kind="page")
     assert (topics.key, topics.count, pages.key, pages.count) == (
-        "Resetting your password", 4, "/account/", 4
+        "Resetting your password",
+        4,
+        "/account/",
+        4,
     )
     assert OwnerDay.objects.get(visitor_key="visitor-a").replies == 4
 
@@ -125,7 +133,9 @@ def test_a_rating_is_recorded_changed_and_moves_the_resolution():
     signals.send_now(signals.conversation_rated, rating=rated(reply.session_id, 2, "meh"))
     conversation = ConversationFact.objects.get()
     assert (conversation.rating, conversation.rating_comment, conversation.resolved) == (
-        2, "meh", False
+        2,
+        "meh",
+        False,
     )
     row = DailyRollup.objects.get()
     assert (row.rated, row.rating_2, row.resolved) == (1, 1, 0)
@@ -191,12 +201,16 @@ def test_a_batch_records_its_events_in_arrival_order_as_one_by_one_would():
         recording.ReplyEvent(reply=finished_reply(session_id=first, page_url="/pricing/")),
         recording.ReplyEvent(reply=opening),  # delivered twice
         recording.EscalationEvent(session_id=first, reason="asked"),
-        recording.ReplyEvent(reply=finished_reply(session_id=other, escalation_reason="asked",
-                                                  asker=asker("user", user_id=5))),  # fmt: skip
+        recording.ReplyEvent(
+            reply=finished_reply(
+                session_id=other, escalation_reason="asked", asker=asker("user", user_id=5)
+            )
+        ),  # fmt: skip
         recording.EscalationEvent(session_id=other, reason="frustrated"),
         recording.RatingEvent(session_id=first, score=4, comment="fine"),
-        recording.ReplyEvent(reply=finished_reply(session_id=other, status="failed",
-                                                  regenerated=True, ttft_ms=None)),  # fmt: skip
+        recording.ReplyEvent(
+            reply=finished_reply(session_id=other, status="failed", regenerated=True, ttft_ms=None)
+        ),  # fmt: skip
     ]
     results = recording.events_record(events)
     assert [r if isinstance(r, bool) or r is None else "fact" for r in results] == [
@@ -209,3 +223,42 @@ def test_a_batch_records_its_events_in_arrival_order_as_one_by_one_would():
         recording.events_record([event])
     assert _snapshot() == batched
     assert batched["conversations"][0]["rating"] == 4 and batched["rollups"][0]["rated"] == 1
+
+
+def test_a_batch_locks_and_writes_shared_rows_in_one_order_whatever_its_events_order(
+    monkeypatch,
+):
+    """Two processes writing overlapping batches take their row locks in the same order, so
+    neither waits on the other crosswise (a deadlock on PostgreSQL)."""
+    sessions = [f"{i}f0c1d5e-8a1e-4a8e-9d8e-2b7a9b6c1a10" for i in range(1, 7)]
+    for session in sessions:
+        send(finished_reply(session_id=session))  # known: the batch locks and updates them
+    saved, added = [], []
+    real_save, real_add = ConversationFact.save, recording._add
+
+    def save(self, *args, **kwargs):
+        saved.append(str(self.session_id))
+        real_save(self, *args, **kwargs)
+
+    def add(model, *, key, **kwargs):
+        added.append((model.__name__, key.get("visitor_key", "")))
+        real_add(model, key=key, **kwargs)
+
+    monkeypatch.setattr(ConversationFact, "save", save)
+    monkeypatch.setattr(recording, "_add", add)
+    events = [
+        recording.ReplyEvent(
+            reply=finished_reply(session_id=session, asker=asker(visitor_key=f"visitor-{i}"))
+        )  # fmt: skip
+        for i, session in reversed(list(enumerate(sessions)))
+    ]
+    with CaptureQueriesContext(connection) as queries:
+        recording.events_record(events)
+    (locking,) = [q["sql"] for q in queries if q["sql"].startswith("SELECT")
+                  and "analytics_conversationfact" in q["sql"]]  # fmt: skip
+    assert "ORDER BY" in locking and "session_id" in locking.split("ORDER BY")[1]
+    assert saved == sorted(sessions)
+    models = [name for name, _ in added]
+    assert models == sorted(models)  # DailyCount, DailyRollup, OwnerDay
+    owners = [visitor for name, visitor in added if name == "OwnerDay"]
+    assert owners == [f"visitor-{i}" for i in range(6)]
