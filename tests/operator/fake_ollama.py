@@ -172,8 +172,10 @@ class _OllamaHandler(RecordingHandler):
         for line in script.lines:
             if script.delay and self.fake.stopping.wait(script.delay):
                 return
-            self.send_chunk(json.dumps(line).encode() + b"\n")
+            # Noted before it leaves: the client may read it (and the test look) before a note
+            # made after the send.
             self.fake.pull_sent.append((time.monotonic(), line))
+            self.send_chunk(json.dumps(line).encode() + b"\n")
             if line.get("status") == "success":
                 size = script.size or sum(
                     item.get("total", 0) for item in script.lines if "completed" not in item
