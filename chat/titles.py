@@ -70,24 +70,27 @@ def title_generate(*, question: str, answer: str) -> str:
     if not settings.CHAT_TITLES_BY_MODEL:
         return ""
     try:
-        return title_clean(async_to_sync(_ask_model)(question, answer, shared=_on_server_loop()))
+        title = async_to_sync(_ask_model)(question, answer, server_loop=_server_loop())
+        return title_clean(title)
     except (ProviderError, TimeoutError, OSError) as exc:
         log.warning("title_failed", error=getattr(exc, "message", repr(exc)))
         return ""
 
 
-def _on_server_loop() -> bool:
-    """Whether async_to_sync will run on the server's event loop: a listener's thread started
-    from it (asgiref keeps that loop in its thread-local). A direct call (a command, a test)
-    gets a loop of its own that ends with the call."""
+def _server_loop() -> asyncio.AbstractEventLoop | None:
+    """The event loop this thread was started from, if any: asgiref keeps it in a thread-local
+    and async_to_sync runs there while it is open. A direct call (a command, a test) gets a loop
+    of its own that ends with the call."""
     threadlocal = SyncToAsync.threadlocal
-    return (
-        getattr(threadlocal, "main_event_loop_pid", None) == os.getpid()
-        and getattr(threadlocal, "main_event_loop", None) is not None
-    )
+    if getattr(threadlocal, "main_event_loop_pid", None) != os.getpid():
+        return None
+    return getattr(threadlocal, "main_event_loop", None)
 
 
-async def _ask_model(question: str, answer: str, *, shared: bool) -> str:
+async def _ask_model(
+    question: str, answer: str, *, server_loop: asyncio.AbstractEventLoop | None
+) -> str:
+    shared = asyncio.get_running_loop() is server_loop
     choice = choice_resolve(config=assistant_config())
     # On the server's loop, its own provider (SDK client and connections), as replies use: a
     # new client per title cost an SSL context and a connection pool each (bench/README.md).

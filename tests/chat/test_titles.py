@@ -147,11 +147,21 @@ async def test_a_real_reply_gets_its_title_in_the_background_without_waiting_for
 
 
 def test_a_direct_call_leaves_no_provider_behind_on_its_own_loop(fake_provider, monkeypatch):
+    import asyncio
+    import os
+
+    from asgiref.sync import SyncToAsync
+
     from chat import titles
     from chat.reply import generation
 
     closed = []
     monkeypatch.setattr(TitleModel, "aclose", lambda self: _note(closed), raising=False)
+    # An earlier async test can leave this thread's asgiref loop behind, closed: not a server.
+    gone = asyncio.new_event_loop()
+    gone.close()
+    monkeypatch.setattr(SyncToAsync.threadlocal, "main_event_loop", gone, raising=False)
+    monkeypatch.setattr(SyncToAsync.threadlocal, "main_event_loop_pid", os.getpid(), raising=False)
     fake_provider.enqueue(["Opening hours"])
     before = len(generation._providers)
 
