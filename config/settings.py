@@ -334,6 +334,11 @@ CHAT_SUGGESTED_QUESTIONS = [
 CHAT_SUGGESTIONS_SOURCE = env.str("CHAT_SUGGESTIONS_SOURCE", default="knowledge.selectors.faq_list")
 CONCIERGE_HELP_URL = env.str("CONCIERGE_HELP_URL", default="/help/")
 CHAT_TITLES_BY_MODEL = env.bool("CHAT_TITLES_BY_MODEL", default=True)
+# Titles wait in a per-process queue (chat/titles/queue.py) while this process generates this
+# many replies or more, at most this many seconds; past this many waiting, the first words stay.
+CHAT_TITLES_IDLE_BELOW = env.int("CHAT_TITLES_IDLE_BELOW", default=4)
+CHAT_TITLES_MAX_DELAY_SECONDS = env.float("CHAT_TITLES_MAX_DELAY_SECONDS", default=60.0)
+CHAT_TITLES_QUEUE_MAX = env.int("CHAT_TITLES_QUEUE_MAX", default=1000)
 # The operator's overlay on this configuration (chat/config.py); empty: environment only.
 CHAT_CONFIG_OVERLAY = env.str("CHAT_CONFIG_OVERLAY", default="chat.operator.overlay.apply")
 # --- The operator's controls (chat/operator) ---------------------------------------------------
