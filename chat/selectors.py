@@ -165,16 +165,91 @@ def reply_material(*, question_id, owner: Owner) -> ReplyMaterial:
         session.messages.filter(created_at__lt=question.created_at)
         .exclude(text="")
         .order_by("-created_at")[:HISTORY_MESSAGES]
+        .values_list("role", "text")
     )
+    return reply_material_of(
+        question=question, session=session, history=list(reversed(earlier)), owner=owner
+    )
+
+
+def reply_material_of(
+    *, question: ChatMessage, session: ChatSession, history: list[tuple[str, str]], owner: Owner
+) -> ReplyMaterial:
+    """The material of a question whose rows the caller holds (just stored, or just read)."""
     return ReplyMaterial(
         question=question,
-        history=[(m.role, m.text) for m in reversed(earlier)],
+        history=[(role, text) for role, text in history],
         universe=question.metadata.get("universe") or session.universe,
         session_model=session.model,
         session_options=session.generation_options,
         escalated=session.escalated,
         asker=asker_for(owner),
     )
+
+
+@dataclass(frozen=True)
+class Seen:
+    """What a new question must know of its conversation, read in one trip (services'
+    `exchange_begin`, while it holds the conversation's row lock)."""
+
+    client_id_seen: bool  # a question with this client id is stored
+    streaming: bool  # a reply is being written
+    history: list[tuple[str, str]]  # as ReplyMaterial's, before the new question
+    stored: dict  # the conversation's values a reply reads (empty when it has no message)
+
+
+SEEN_MESSAGE_FIELDS = ("role", "text", "client_id", "status", "created_at")
+SEEN_SESSION_FIELDS = ("title", "universe", "model", "generation_options", "escalated")
+
+
+def exchange_seen(*, session: ChatSession, client_id: str, before) -> Seen:
+    """The messages that matter to a new question at `before`: its client id's, a reply being
+    written, and the last HISTORY_MESSAGES with text (with the conversation's values)."""
+    latest = (
+        session.messages.filter(created_at__lt=before)
+        .exclude(text="")
+        .order_by("-created_at")[:HISTORY_MESSAGES]
+        .values("id")
+    )
+    rows = list(
+        session.messages.filter(
+            Q(client_id=client_id) | Q(status=ChatMessage.Status.STREAMING) | Q(id__in=latest)
+        )
+        .order_by("created_at", "id")
+        .values_list(*SEEN_MESSAGE_FIELDS, *(f"session__{f}" for f in SEEN_SESSION_FIELDS))
+    )
+    if rows:
+        stored = dict(zip(SEEN_SESSION_FIELDS, rows[0][len(SEEN_MESSAGE_FIELDS) :], strict=True))
+    else:
+        stored = ChatSession.objects.filter(pk=session.pk).values(*SEEN_SESSION_FIELDS).first()
+    return Seen(
+        client_id_seen=any(row[2] == client_id for row in rows),
+        streaming=any(row[3] == ChatMessage.Status.STREAMING for row in rows),
+        history=[(r[0], r[1]) for r in rows if r[1] and r[4] < before][-HISTORY_MESSAGES:],
+        stored=stored or {},
+    )
+
+
+def exchange_previous(
+    *, session: ChatSession, client_id: str
+) -> tuple[ChatMessage | None, ChatMessage | None, ChatMessage | None]:
+    """In one read: the question stored with `client_id` and its latest reply, else the reply
+    being written in the conversation (as `message_by_client_id`, `message_reply` and
+    `message_streaming` would say)."""
+    rows = list(
+        session.messages.filter(
+            Q(client_id=client_id)
+            | Q(reply_to__client_id=client_id)
+            | Q(status=ChatMessage.Status.STREAMING)
+        ).order_by("created_at", "id")
+    )
+    question = next((m for m in rows if m.client_id == client_id), None)
+    if question is None:
+        streaming = [m for m in rows if m.status == ChatMessage.Status.STREAMING]
+        return None, None, streaming[-1] if streaming else None
+    replies = [m for m in rows if m.reply_to_id == question.id]
+    reply = max(replies, key=lambda m: m.created_at) if replies else None
+    return question, reply, None
 
 
 def message_history_serialized(*, session: ChatSession, limit: int = 50) -> list[dict]:

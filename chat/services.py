@@ -8,6 +8,7 @@ from typing import Any
 
 import structlog
 from django.db import IntegrityError, transaction
+from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 from chat import selectors
@@ -29,9 +30,18 @@ class Exchange:
     question: ChatMessage
     reply: ChatMessage
     created: bool  # False when the client id was seen before (nothing new was stored)
+    # The earlier turns with text, oldest first, when read with the question (a new question):
+    # the reply's prompt needs them, so that it need not read them again.
+    history: list[tuple[str, str]] | None = None
 
 
-def session_create(
+def session_create(*, owner: Owner, **fields: Any) -> ChatSession:
+    session = session_new(owner=owner, **fields)
+    session.save(force_insert=True)
+    return session
+
+
+def session_new(
     *,
     owner: Owner,
     title: str = "",
@@ -41,7 +51,8 @@ def session_create(
     model: str = "",
     generation_options: dict[str, Any] | None = None,
 ) -> ChatSession:
-    return ChatSession.objects.create(
+    """A conversation not stored yet: `exchange_begin` stores it with its first question."""
+    return ChatSession(
         user_id=owner.user_id,
         visitor_key="" if owner.user_id is not None else owner.visitor_key,
         title=title[:200],
@@ -149,7 +160,6 @@ def session_delete(*, session: ChatSession) -> None:
     session.delete()
 
 
-@transaction.atomic
 def exchange_begin(
     *,
     session: ChatSession,
@@ -163,31 +173,73 @@ def exchange_begin(
     """Store a question and an empty `streaming` reply to it, once per client id.
 
     The same client id again returns the stored pair with `created=False`. A new question while
-    another reply in the session is still streaming raises Busy (nothing is stored).
+    another reply in the session is still streaming raises Busy (nothing is stored). A `session`
+    not stored yet (`ChatSession(...)`, a new conversation) is stored with its first question.
+    On return, `session` holds its stored row's values and `history` the earlier turns with
+    text (what the reply's prompt reads, selectors.reply_material's `history`).
     """
-    ChatSession.objects.select_for_update().filter(pk=session.pk).first()
-    previous = selectors.message_by_client_id(session=session, client_id=client_id)
-    if previous is not None:
-        return Exchange(previous, _reply_or_fail(previous), created=False)
-    if selectors.session_has_streaming(session=session):
-        raise Busy("A reply is still being written in this conversation. Wait or press stop.")
+    new = session._state.adding
     try:
-        with transaction.atomic():
-            question = ChatMessage.objects.create(
-                session=session,
-                role=ChatMessage.Role.USER,
-                text=text,
-                image=image,
-                client_id=client_id,
-                metadata=metadata or {},
-            )
-    except IntegrityError:
-        # Another process stored the same client id between our check and insert.
+        return _exchange_store(
+            session=session,
+            client_id=client_id,
+            text=text,
+            image=image,
+            provider=provider,
+            model=model,
+            metadata=metadata,
+        )
+    except (_SeenBefore, IntegrityError):
+        # Stored before, or by another process between our check and insert (the unique
+        # constraint): nothing of ours was kept.
+        if new:
+            session._state.adding = True  # rolled back with the rest
+            raise
         previous = selectors.message_by_client_id(session=session, client_id=client_id)
+        if previous is None:
+            raise
         return Exchange(previous, _reply_or_fail(previous), created=False)
-    reply = _reply_create(session=session, question=question, provider=provider, model=model)
-    _session_touch(session=session, first_text=text)
-    return Exchange(question, reply, created=True)
+
+
+class _SeenBefore(Exception):
+    """The client id was stored before: roll back the conversation's touch, return the pair."""
+
+
+@transaction.atomic
+def _exchange_store(
+    *, session: ChatSession, client_id: str, text: str, image, provider, model, metadata
+) -> Exchange:
+    """Round trips: the conversation's touch (which also locks it), one read (the checks, the
+    history and the conversation's values), one insert of both messages."""
+    now = timezone.now()
+    if session._state.adding:  # a new conversation: nobody else can see it, nothing to check
+        session.title = session.title or _title_from(text)
+        session.last_activity_at = now
+        session.save(force_insert=True)
+        history: list[tuple[str, str]] = []
+    else:
+        _session_touch(session=session, first_text=text, now=now)
+        seen = selectors.exchange_seen(session=session, client_id=client_id, before=now)
+        for name, value in seen.stored.items():
+            setattr(session, name, value)  # what the reply reads, as stored now
+        if seen.client_id_seen:
+            raise _SeenBefore
+        if seen.streaming:
+            raise Busy("A reply is still being written in this conversation. Wait or press stop.")
+        history = seen.history
+    question = ChatMessage(
+        session=session,
+        role=ChatMessage.Role.USER,
+        text=text,
+        image=image,
+        client_id=client_id,
+        metadata=metadata or {},
+    )
+    reply = _reply_new(session=session, question=question, provider=provider, model=model)
+    # One INSERT; the rows' `created_at` are taken in this order (the question's first), after
+    # `now`, as two INSERTs took them.
+    ChatMessage.objects.bulk_create([question, reply])
+    return Exchange(question, reply, created=True, history=history)
 
 
 @transaction.atomic
@@ -207,7 +259,13 @@ def reply_regenerate(*, session: ChatSession, provider: str = "", model: str = "
     return Exchange(question, reply, created=True)
 
 
-def message_finish(
+def message_finish(*, message_id, status: str, text: str, **details: Any) -> ChatMessage:
+    """Finish a `streaming` reply, exactly once. A second call raises InvalidTransition."""
+    _finish(message_id=message_id, status=status, text=text, **details)
+    return ChatMessage.objects.get(id=message_id)
+
+
+def _finish(
     *,
     message_id,
     status: str,
@@ -223,8 +281,8 @@ def message_finish(
     provider: str | None = None,
     model: str | None = None,
     metadata: dict[str, Any] | None = None,
-) -> ChatMessage:
-    """Finish a `streaming` reply, exactly once. A second call raises InvalidTransition."""
+) -> None:
+    """`message_finish`'s one UPDATE, without reading the row back."""
     if status not in ChatMessage.FINAL_STATUSES:
         raise InvalidTransition(f"{status!r} is not a final status.")
     changes: dict[str, Any] = {
@@ -251,22 +309,24 @@ def message_finish(
     )
     if not updated:
         raise InvalidTransition(f"Message {message_id} is not streaming; it was finished before.")
-    return ChatMessage.objects.get(id=message_id)
 
 
-@transaction.atomic
 def reply_store(
     *, message_id, session_id, escalate: bool = False, supersede: bool = False, **finish: Any
-) -> ChatMessage:
+) -> None:
     """Store a finished reply once (see `message_finish`), with what it changes in its
     conversation: escalated (`escalate`), earlier answers to its question replaced (`supersede`,
-    a regenerated reply with text)."""
-    reply = message_finish(message_id=message_id, **finish)
-    if escalate:
-        session_escalate(session_id=session_id)
-    if supersede:
-        replies_supersede(reply_id=message_id)
-    return reply
+    a regenerated reply with text). One UPDATE when it changes nothing else (the usual case):
+    no transaction, and the row is not read back."""
+    if not (escalate or supersede):
+        _finish(message_id=message_id, **finish)
+        return
+    with transaction.atomic():
+        _finish(message_id=message_id, **finish)
+        if escalate:
+            session_escalate(session_id=session_id)
+        if supersede:
+            replies_supersede(reply_id=message_id)
 
 
 def message_update(*, message: ChatMessage, pinned: bool) -> ChatMessage:
@@ -326,7 +386,15 @@ def _interrupt(message_id, *, text: str = "") -> ChatMessage:
 def _reply_create(
     *, session: ChatSession, question: ChatMessage, provider: str, model: str
 ) -> ChatMessage:
-    return ChatMessage.objects.create(
+    reply = _reply_new(session=session, question=question, provider=provider, model=model)
+    reply.save(force_insert=True)
+    return reply
+
+
+def _reply_new(
+    *, session: ChatSession, question: ChatMessage, provider: str, model: str
+) -> ChatMessage:
+    return ChatMessage(
         session=session,
         role=ChatMessage.Role.ASSISTANT,
         reply_to=question,
@@ -343,20 +411,20 @@ def _reply_or_fail(question: ChatMessage) -> ChatMessage:
     return reply
 
 
-def _session_touch(*, session: ChatSession, first_text: str = "") -> None:
-    now = timezone.now()
-    activity = {"last_activity_at": now, "updated_at": now}
-    session.last_activity_at = session.updated_at = now
-    rows = ChatSession.objects.filter(pk=session.pk)
+def _session_touch(*, session: ChatSession, first_text: str = "", now=None) -> None:
+    """One UPDATE (which locks the row until the transaction ends). Only an untitled
+    conversation takes its first question as title: a rename made elsewhere in the meantime
+    (REST) wins over this possibly stale `session` object."""
+    now = now or timezone.now()
+    changes: dict[str, Any] = {"last_activity_at": now, "updated_at": now}
     if first_text:
-        # Only an untitled conversation takes its first question as title; a rename made
-        # elsewhere in the meantime (REST) wins over this possibly stale `session` object.
-        # One statement when untitled (the usual case), a second when it was renamed.
         title = _title_from(first_text)
-        if rows.filter(title="").update(title=title, **activity):
-            session.title = title
-            return
-    rows.update(**activity)
+        changes["title"] = Case(When(title="", then=Value(title)), default=F("title"))
+        if not session.title:
+            session.title = title  # as stored, unless renamed meanwhile (read back by callers)
+    if not ChatSession.objects.filter(pk=session.pk).update(**changes):
+        raise NotFound("That conversation does not exist or is not yours.")
+    session.last_activity_at = session.updated_at = now
 
 
 def _title_from(text: str) -> str:

@@ -104,9 +104,9 @@ async def ask(*, visit: Visit, session: ChatSession | None, incoming: MessageIn)
             if streaming is not None:
                 await _refuse_if_busy(streaming)  # before the limits: a refusal costs nothing
             await _check_limits(visit, text=incoming.text)
-            if session is None:
-                session = await services.asession_open(owner=visit.owner, session_id=None)
-            exchange = await _begin(session, incoming)
+            if session is None:  # stored with the question, in the same transaction
+                session = services.session_new(owner=visit.owner)
+            exchange, material = await _begin(session, incoming, visit.owner)
     except ChatError as exc:
         exc.reply_to = incoming.client_id
         raise
@@ -117,7 +117,8 @@ async def ask(*, visit: Visit, session: ChatSession | None, incoming: MessageIn)
     )
     if not exchange.created:
         return Asked(session, ack, await reply_events(visit, exchange.reply, after_seq=None))
-    stream = await reply_start(_request(visit, session, exchange, incoming.client_id))
+    request = _request(visit, session, exchange, incoming.client_id, material=material)
+    stream = await reply_start(request)
     return Asked(session, ack, stream.subscribe())
 
 
@@ -270,28 +271,36 @@ def _exchange_previous(
 ) -> tuple[services.Exchange | None, ChatMessage | None]:
     """The exchange of a client id seen before (else None), and the reply being written in the
     conversation (else None)."""
-    question = selectors.message_by_client_id(session=session, client_id=client_id)
+    question, reply, streaming = selectors.exchange_previous(session=session, client_id=client_id)
     if question is None:
-        return None, selectors.message_streaming(session=session)
-    reply = selectors.message_reply(user_message=question)
+        return None, streaming
     if reply is None:
         raise NotFound("That message was already answered and its reply deleted.")
     return services.Exchange(question, reply, created=False), None
 
 
-def _exchange_begin(session: ChatSession, incoming: MessageIn) -> services.Exchange:
+def _exchange_begin(
+    session: ChatSession, incoming: MessageIn, owner: Owner
+) -> tuple[services.Exchange, selectors.ReplyMaterial | None]:
+    """Store the question; with a new one, what its reply is built from, read with it (the
+    reply need not read again the rows just written)."""
     image = image_file(incoming.image) if incoming.image else None
     metadata = {
         key: value
         for key, value in (("universe", incoming.universe), ("context", incoming.context))
         if value
     }
-    return services.exchange_begin(
+    exchange = services.exchange_begin(
         session=session,
         client_id=incoming.client_id,
         text=incoming.text,
         image=image,
         metadata=metadata,
+    )
+    if not exchange.created or exchange.history is None:
+        return exchange, None
+    return exchange, selectors.reply_material_of(
+        question=exchange.question, session=session, history=exchange.history, owner=owner
     )
 
 
@@ -314,8 +323,10 @@ def _request(
     reply_to: str,
     *,
     regenerate: bool = False,
+    material: selectors.ReplyMaterial | None = None,
 ) -> ReplyRequest:
     return ReplyRequest(
+        material=material,
         session_id=str(session.id),
         reply_id=str(exchange.reply.id),
         question_id=str(exchange.question.id),

@@ -60,6 +60,9 @@ class ReplyRequest:
     language: str = ""
     ip: str | None = None  # an anonymous visitor's usage also counts against its IP network
     regenerate: bool = False  # the visitor asked for a new answer: never replay a cached one
+    # What the reply is built from, when the caller read it with the question (a new question):
+    # else read at the reply's start.
+    material: selectors.ReplyMaterial | None = None
 
 
 async def reply_start(request: ReplyRequest) -> streams.ReplyStream:
@@ -95,8 +98,7 @@ async def _run(request: ReplyRequest, stream: streams.ReplyStream) -> None:
     send_now(reply_in_flight, delta=1)
     try:
         material, config = await asyncio.gather(  # the operator's overlay may read Redis
-            selectors.areply_material(question_id=request.question_id, owner=request.owner),
-            run_off_loop(assistant_config),
+            _material(request), run_off_loop(assistant_config)
         )
         choice = choice_resolve(
             config=config,
@@ -131,6 +133,12 @@ async def _run(request: ReplyRequest, stream: streams.ReplyStream) -> None:
         send_now(reply_in_flight, delta=-1)
         await reply_finish(request=request, stream=stream, draft=draft, reply_input=reply_input)
         structlog.contextvars.unbind_contextvars("session_id", "reply")
+
+
+async def _material(request: ReplyRequest) -> selectors.ReplyMaterial:
+    if request.material is not None:
+        return request.material
+    return await selectors.areply_material(question_id=request.question_id, owner=request.owner)
 
 
 async def _answer_until_stopped(
