@@ -9,7 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from analytics.models import ConversationFact, DailyCount, DailyRollup, OwnerDay, ReplyFact
-from analytics.services import recording
+from analytics.services import batch, recording
 from chat import signals
 from tests.analytics.factories import asker, escalated, finished_reply, rated
 
@@ -234,7 +234,7 @@ def test_a_batch_locks_and_writes_shared_rows_in_one_order_whatever_its_events_o
     for session in sessions:
         send(finished_reply(session_id=session))  # known: the batch locks and updates them
     saved, added = [], []
-    real_save, real_add = ConversationFact.save, recording._add
+    real_save, real_add = ConversationFact.save, batch.row_add
 
     def save(self, *args, **kwargs):
         saved.append(str(self.session_id))
@@ -245,7 +245,7 @@ def test_a_batch_locks_and_writes_shared_rows_in_one_order_whatever_its_events_o
         real_add(model, key=key, **kwargs)
 
     monkeypatch.setattr(ConversationFact, "save", save)
-    monkeypatch.setattr(recording, "_add", add)
+    monkeypatch.setattr(batch, "row_add", add)
     events = [
         recording.ReplyEvent(
             reply=finished_reply(session_id=session, asker=asker(visitor_key=f"visitor-{i}"))

@@ -10,7 +10,7 @@ from django.db import InterfaceError, OperationalError
 from structlog.testing import capture_logs
 
 from analytics.models import ConversationFact, DailyCount, DailyRollup, OwnerDay, ReplyFact
-from analytics.services import recording, writer
+from analytics.services import batch, recording, writer
 from chat import signals
 from tests.analytics.factories import escalated, finished_reply, rated
 
@@ -34,14 +34,14 @@ def batching(settings, monkeypatch):
 def outage(monkeypatch):
     """The database is out (every batch's transaction fails, after its writes) while `down`."""
     state = {"down": True, "error": OperationalError("database is locked")}
-    real_save = recording._Batch.save
+    real_save = batch.Batch.save
 
     def save(self):
         real_save(self)
         if state["down"]:
             raise state["error"]
 
-    monkeypatch.setattr(recording._Batch, "save", save)
+    monkeypatch.setattr(batch.Batch, "save", save)
     return state
 
 
@@ -153,14 +153,14 @@ def test_during_an_outage_the_queue_stays_bounded_dropping_the_oldest(batching, 
 def test_a_batch_with_a_bad_event_is_recorded_event_by_event_and_only_that_one_dropped(
     batching, monkeypatch
 ):
-    real_fact_from = recording._fact_from
+    real_fact_from = batch.fact_from
 
     def fact_from(reply, **kwargs):
         if reply.question == "poison":
             raise ValueError("a reply no transaction can take")
         return real_fact_from(reply, **kwargs)
 
-    monkeypatch.setattr(recording, "_fact_from", fact_from)
+    monkeypatch.setattr(batch, "fact_from", fact_from)
     send(finished_reply(question="q0"))
     send(finished_reply(question="poison"))  # fails any batch it is in
     send(finished_reply(question="q2"))
@@ -181,7 +181,7 @@ def test_a_batch_with_a_bad_event_is_recorded_event_by_event_and_only_that_one_d
 def test_an_outage_while_recording_event_by_event_puts_the_rest_back_in_order(
     batching, monkeypatch
 ):
-    real_fact_from = recording._fact_from
+    real_fact_from = batch.fact_from
     outages = []
 
     def fact_from(reply, **kwargs):
@@ -192,7 +192,7 @@ def test_an_outage_while_recording_event_by_event_puts_the_rest_back_in_order(
             raise OperationalError("the database system is shutting down")
         return real_fact_from(reply, **kwargs)
 
-    monkeypatch.setattr(recording, "_fact_from", fact_from)
+    monkeypatch.setattr(batch, "fact_from", fact_from)
     for question in ("q0", "poison", "q2", "q3"):
         send(finished_reply(question=question))
     writer.writer_flush()
