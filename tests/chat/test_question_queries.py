@@ -179,3 +179,105 @@ async def test_a_first_question_stays_within_its_round_trips(connect, fake_provi
     log = await ask_and_count(connect, monkeypatch, earlier_questions=0)
     assert log.round_trips("ask") <= FIRST_QUESTION_BEFORE_MODEL, log.report()
     assert log.round_trips("ask", "model", "finish") <= FIRST_QUESTION_IN_ALL, log.report()
+
+
+# --- What the fewer round trips keep -----------------------------------------------------------
+
+
+def _threads(count: int, work) -> list:
+    """Run `work(i)` on `count` threads at once, each with its own connection; return results
+    (or the exception each raised)."""
+    from django.db import connection
+
+    barrier = threading.Barrier(count)
+    results: list = [None] * count
+
+    def run(i: int) -> None:
+        try:
+            barrier.wait()
+            results[i] = work(i)
+        except Exception as exc:  # noqa: BLE001 - the test reads it
+            results[i] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def test_the_same_client_id_sent_at_once_is_stored_once(visitor_owner):
+    from chat import services
+    from chat.models import ChatMessage
+
+    session = services.session_create(owner=visitor_owner)
+    results = _threads(
+        4, lambda i: services.exchange_begin(session=session, client_id="c-1", text="Once?")
+    )
+    assert not [r for r in results if isinstance(r, Exception)], results
+    assert sum(r.created for r in results) == 1
+    assert len({(r.question.id, r.reply.id) for r in results}) == 1
+    assert ChatMessage.objects.filter(session=session).count() == 2
+
+
+def test_questions_sent_at_once_in_one_conversation_start_one_reply(visitor_owner):
+    from chat import services
+    from chat.exceptions import Busy
+    from chat.models import ChatMessage
+
+    session = services.session_create(owner=visitor_owner)
+    results = _threads(
+        4, lambda i: services.exchange_begin(session=session, client_id=f"c-{i}", text=f"Q{i}?")
+    )
+    assert sum(not isinstance(r, Exception) for r in results) == 1
+    assert all(isinstance(r, Busy) for r in results if isinstance(r, Exception)), results
+    assert ChatMessage.objects.filter(session=session).count() == 2
+
+
+def test_the_exchange_brings_what_the_reply_would_read(visitor_owner):
+    """The history, universe, model and escalation the reply gets with the exchange are those
+    `reply_material` reads from the rows."""
+    from chat import selectors, services
+    from chat.models import ChatSession
+
+    session = services.session_create(owner=visitor_owner)
+    for n in range(12):  # 24 messages: the history keeps the last HISTORY_MESSAGES with text
+        exchange = services.exchange_begin(session=session, client_id=f"c-{n}", text=f"Q{n}?")
+        services.message_finish(message_id=exchange.reply.id, status="complete", text=f"A{n}")
+    exchange = services.exchange_begin(session=session, client_id="c-x", text="Empty answer?")
+    services.message_finish(message_id=exchange.reply.id, status="failed", text="")
+    # Changed elsewhere (REST, another process) while this `session` object was held.
+    ChatSession.objects.filter(pk=session.pk).update(
+        universe="telemetry", model="other", generation_options={"temperature": 0.1},
+        escalated=True, title="Renamed",
+    )  # fmt: skip
+    exchange = services.exchange_begin(session=session, client_id="c-last", text="Last?")
+    carried = selectors.reply_material_of(
+        question=exchange.question, session=session, history=exchange.history, owner=visitor_owner
+    )
+    read = selectors.reply_material(question_id=exchange.question.id, owner=visitor_owner)
+    assert len(carried.history) == selectors.HISTORY_MESSAGES
+    assert carried.history == read.history
+    assert (carried.universe, carried.session_model, carried.session_options) == (
+        read.universe, read.session_model, read.session_options,
+    )  # fmt: skip
+    assert carried.escalated is read.escalated is True
+    assert session.title == ChatSession.objects.get(pk=session.pk).title == "Renamed"
+
+
+def test_a_new_conversation_is_stored_with_its_first_question_or_not_at_all(visitor_owner):
+    from chat import services
+    from chat.models import ChatMessage, ChatSession
+
+    session = services.session_new(owner=visitor_owner)
+    exchange = services.exchange_begin(session=session, client_id="c-1", text="  First   one?  ")
+    stored = ChatSession.objects.get(pk=session.pk)
+    assert stored.title == session.title == "First one?"
+    assert exchange.history == [] and exchange.created
+    assert list(ChatMessage.objects.filter(session=stored).values_list("role", "status")) == [
+        ("user", "complete"),
+        ("assistant", "streaming"),
+    ]
