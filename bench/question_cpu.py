@@ -1,10 +1,10 @@
 """Database round trips and process CPU per question, through the real consumer (issue 10).
 
     .venv/bin/python bench/question_cpu.py [--questions 200] [--per-conversation 5]
-                                           [--baseline /tmp/h1-base] [--repeat 2]
+                                           [--baseline /tmp/h1-base] [--after DIR] [--repeat 2]
 
-Each variant (this tree, and `--baseline`, another checkout of the project: `git worktree add
-/tmp/h1-base <rev>`) runs in a child process of its own, with this virtualenv, against a fresh
+Each variant (this tree or `--after`, and `--baseline`: other checkouts of the project, `git
+worktree add /tmp/h1-base <rev>`, so that uncommitted work in this tree is not measured) runs in a child process of its own, with this virtualenv, against a fresh
 PostgreSQL database (`--database-url`, default postgres://postgres@127.0.0.1:5432/; the probe
 creates and drops `question_cpu_<variant>`) and, when `--redis-url` is given, Redis. One
 anonymous visitor asks `--questions` questions one after another over one WebSocket, in
@@ -199,6 +199,7 @@ def main() -> None:
     parser.add_argument("--questions", type=int, default=200)
     parser.add_argument("--per-conversation", type=int, default=5)
     parser.add_argument("--baseline", default="")
+    parser.add_argument("--after", default=str(ROOT), help="the tree measured as `after`")
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/")
     parser.add_argument("--redis-url", default="")
@@ -208,7 +209,7 @@ def main() -> None:
     if args.child:
         print(json.dumps(child(args)))
         return
-    variants = [("after", str(ROOT))] + ([("before", args.baseline)] if args.baseline else [])
+    variants = [("after", args.after)] + ([("before", args.baseline)] if args.baseline else [])
     results: dict[str, list[dict]] = {name: [] for name, _ in variants}
     load = os.getloadavg()[0]
     for round_ in range(args.repeat):
