@@ -4,12 +4,13 @@
                                            [--baseline /tmp/h1-base] [--after DIR] [--repeat 2]
 
 Each variant (this tree or `--after`, and `--baseline`: other checkouts of the project, `git
-worktree add /tmp/h1-base <rev>`, so that uncommitted work in this tree is not measured) runs in a child process of its own, with this virtualenv, against a fresh
-PostgreSQL database (`--database-url`, default postgres://postgres@127.0.0.1:5432/; the probe
-creates and drops `question_cpu_<variant>`) and, when `--redis-url` is given, Redis. One
-anonymous visitor asks `--questions` questions one after another over one WebSocket, in
-conversations of `--per-conversation` questions, to a scripted model that answers at once: no
-knowledge base, no title; daily quotas on (high enough), analytics batched as in production.
+worktree add /tmp/h1-base <rev>`, so that uncommitted work in this tree is not measured) runs
+in a child process of its own, with this virtualenv, against a fresh PostgreSQL database
+(`--database-url`, default postgres://postgres@127.0.0.1:5432/; the probe creates and drops
+`question_cpu_<variant>`) and, when `--redis-url` is given, Redis. One anonymous visitor asks
+`--questions` questions one after another over one WebSocket, in conversations of
+`--per-conversation` questions, to a scripted model that answers at once: no knowledge base,
+no title; daily quotas on (high enough), analytics batched as in production.
 
 Counted per question, on every thread: statements sent (`CursorWrapper`, so savepoints too) and
 transactions (each a BEGIN and a COMMIT round trip, which no cursor sends), before the model is

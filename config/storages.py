@@ -38,7 +38,7 @@ class StaticStorage(CompressedManifestStaticFilesStorage):
     copy is minified too. The sources in the repository stay readable. Apps' static files (the
     admin's), `vendor/` folders and `*.min.*` files are copied as they are.
 
-    `import ... from "./dom.js"` becomes the hashed name, so a new release never mixes modules
+    `import ... from "./core.js"` becomes the hashed name, so a new release never mixes modules
     of two versions. Source-map comments are left alone: the vendored Chart.js names a map file
     that is not shipped, and a missing file would fail collectstatic.
     """

@@ -1,6 +1,7 @@
 """The demo pages: each renders inside base.html with the chat widget, and obeys the CSP rules."""
 
 import gzip
+import json
 import re
 from pathlib import Path
 
@@ -14,9 +15,9 @@ WIDGET_DIR = ROOT / "static" / "chat"
 WIDGET_JS = WIDGET_DIR / "widget.js"
 WIDGET_CSS = WIDGET_DIR / "widget.css"
 # The widget's own modules and styles (translations in static/chat/i18n/ apart). Every page loads
-# the eager ones; the others load on first use (panes, SSE fallback, images, notes, actions).
+# the eager ones; the others load on first use (the panes, the SSE fallback).
 WIDGET_FILES = sorted(WIDGET_DIR.glob("*.js")) + sorted(WIDGET_DIR.glob("*.css"))
-WIDGET_LAZY = {"pane.js", "pane.css", "sse.js", "image.js", "notes.js", "actions.js"}
+WIDGET_LAZY = {"pane.js", "sse.js"}
 WIDGET_SCRIPT = re.compile(
     r'<script type="module" src="/static/chat/widget(\.[0-9a-f]{12})?\.js"></script>'
 )
@@ -166,15 +167,46 @@ def test_widget_loads_nothing_from_other_sites():
         assert "fonts.googleapis" not in text
 
 
+def served(path: Path) -> bytes:
+    """What production sends for a widget file: the minified, hashed copy collectstatic wrote."""
+    from django.conf import settings
+
+    root = Path(settings.STATIC_ROOT)
+    manifest = json.loads((root / "staticfiles.json").read_text())["paths"]
+    return (root / manifest[f"chat/{path.name}"]).read_bytes()
+
+
 def gzipped(paths) -> int:
-    return sum(len(gzip.compress(p.read_bytes(), compresslevel=9)) for p in paths)
+    return sum(len(gzip.compress(served(p), compresslevel=9)) for p in paths)
+
+
+def test_widget_is_served_minified():
+    for path in WIDGET_FILES:
+        assert len(served(path)) < 0.9 * len(path.read_bytes()), path.name
+
+
+def widget_sizes() -> tuple[int, int, str]:
+    """As served: minified, each file gzipped on its own, so a size is the sum of the files."""
+    eager = gzipped(p for p in WIDGET_FILES if p.name not in WIDGET_LAZY)
+    lazy = gzipped(p for p in WIDGET_FILES if p.name in WIDGET_LAZY)
+    return eager, lazy, f"every page loads {eager} bytes gzipped, {lazy} more on first use"
 
 
 def test_widget_script_and_style_stay_small_gzipped():
-    """Each file is served (and gzipped) on its own, so the budget is the sum of the files."""
-    eager = gzipped(p for p in WIDGET_FILES if p.name not in WIDGET_LAZY)
-    lazy = gzipped(p for p in WIDGET_FILES if p.name in WIDGET_LAZY)
+    """Today's sizes hold: what every page loads under 20 KB, the whole widget under 22.5 KB."""
+    eager, lazy, figures = widget_sizes()
 
-    assert eager < 20 * 1024, f"what every page loads is {eager} bytes gzipped"
-    assert eager + lazy < 29 * 1024, f"the whole widget is {eager + lazy} bytes gzipped"
+    assert eager < 20 * 1024, figures
+    assert eager + lazy < 22 * 1024 + 512, f"the whole widget is {eager + lazy} bytes: {figures}"
     assert len(WIDGET_LAZY & {p.name for p in WIDGET_FILES}) == len(WIDGET_LAZY)
+
+
+@pytest.mark.xfail(strict=True, reason="issue 14's budget is not met yet: 22.2 KB (README)")
+def test_the_whole_widget_is_within_20_kb_gzipped():
+    """Issue 14: JS and CSS of our own within 20 KB gzipped (translations and vendored apart).
+
+    Strict: once the widget fits, this passes, the run fails, and the marker must go.
+    """
+    eager, lazy, figures = widget_sizes()
+
+    assert eager + lazy < 20 * 1024, f"the whole widget is {eager + lazy} bytes: {figures}"

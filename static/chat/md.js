@@ -1,5 +1,5 @@
 /* Markdown as DOM nodes, never HTML; links only http(s), mailto, same origin; no images. */
-import { el } from "./dom.js";
+import { el } from "./core.js";
 
 // A safe absolute URL or null: http(s) and mailto anywhere, relative ones on this origin.
 export function safeUrl(raw) {

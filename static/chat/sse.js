@@ -1,6 +1,6 @@
 /* The SSE fallback transport (same interface as transport.js): each question is a POST to the
  * stream endpoint; hello (history, usage, universes) and stop go through REST. */
-import { call, get, csrf } from "./api.js";
+import { call, get, csrf } from "./core.js";
 
 export function sseTransport(o) {
   let ctl = null;

@@ -1,13 +1,11 @@
-/* The window: header, log, messages with their actions, errors, the composer. Draws state;
- * every user action goes to the controller through act(). */
-import { el, icon, I, store } from "./dom.js";
-import { markdown, link, safeUrl } from "./md.js";
-import { t } from "./i18n.js";
+/* The window: header, log, messages with their actions and notes (figures, the groundedness
+ * verdict, the escalation card), errors, the composer. Draws state; every user action goes to
+ * the controller through act(). */
+import { el, icon, I, store, t } from "./core.js";
 import { S, users, replies, act } from "./state.js";
+import { markdown, link, safeUrl } from "./md.js";
 
 export const V = {};
-// Rarer pieces (verdicts, figures, the escalation card) load on first use (notes.js).
-export const notes = (...args) => act("notes", ...args);
 const labels = [];
 // Give `node` a translated text or attribute, redone when the language changes.
 export function L(node, attr, key, vars) {
@@ -21,19 +19,21 @@ function setLabel(node, attr, key, vars) {
   else node.setAttribute(attr, s);
 }
 export const relabel = () => labels.forEach((x) => setLabel(...x));
-const btn = (cls, key, onclick, ico) => L(el("button", { type: "button", class: cls, onclick }, ico && icon(ico)), ico ? "aria-label" : "text", key);
+const btn = (cls, key, onclick, ico) => L(el("button", { class: cls, onclick }, ico && icon(ico)), ico ? "aria-label" : "text", key);
+// A button with a translated text (drawn again with its pane or message, not relabelled).
+export const button = (cls, key, onclick) => el("button", { class: cls, text: t(key), onclick });
+export const oops = (e) => e.message || t("Something went wrong. Please try again.");
 
 export function build(cfg, root) {
   V.cfg = cfg;
   V.root = root;
   const site = { site: cfg.title };
   V.badge = el("span", { class: "cc-badge", hidden: true, "aria-hidden": "true" });
-  V.bubble = el("button", { type: "button", class: "cc-bubble", "aria-expanded": "false", "aria-controls": "cc-window", onclick: () => act("toggle") }, icon(I.chat), V.badge);
+  V.bubble = el("button", { class: "cc-bubble", "aria-expanded": "false", "aria-controls": "cc-window", onclick: () => act("toggle") }, icon(I.chat), V.badge);
   V.conn = el("span", { class: "cc-conn" });
   V.listBtn = btn("cc-icon cc-list-btn", "Conversations", () => act("pane"), I.list);
-  V.listBtn.setAttribute("aria-expanded", "false");
   V.gearBtn = btn("cc-icon cc-gear", "Settings", () => act("settings"), I.gear);
-  V.gearBtn.setAttribute("aria-expanded", "false");
+  for (const b of [V.listBtn, V.gearBtn]) b.setAttribute("aria-expanded", "false");
   V.minBtn = btn("cc-icon cc-minimize", "Minimize chat", () => act("minimize"), I.min);
   const head = el("div", { class: "cc-head" }, V.listBtn,
     el("div", { class: "cc-head-text" }, el("h2", { id: "cc-title", class: "cc-title", text: cfg.title }), V.conn),
@@ -57,7 +57,7 @@ export function build(cfg, root) {
   V.attach = btn("cc-icon cc-attach", "Attach an image", () => V.file.click(), I.clip);
   V.attach.hidden = !cfg.seesImages;
   V.send = L(el("button", { type: "submit", class: "cc-icon cc-send" }, icon(I.send)), "aria-label", "Send");
-  V.stop = el("button", { type: "button", class: "cc-stop", hidden: true, onclick: () => act("stop") }, icon(I.stop, "cc-fill"), L(el("span"), "text", "Stop"));
+  V.stop = el("button", { class: "cc-stop", hidden: true, onclick: () => act("stop") }, icon(I.stop, "cc-fill"), L(el("span"), "text", "Stop"));
   V.form = el("form", { class: "cc-form", onsubmit: (e) => { e.preventDefault(); act("submit"); } },
     V.chip, el("div", { class: "cc-row" }, V.attach, V.input, V.send, V.stop), V.file);
   V.pane = el("div", { class: "cc-pane", hidden: true });
@@ -109,7 +109,7 @@ export function announce(text) {
 export function greet(questions) {
   const u = S.universes.find((x) => x.key === V.universe.value);
   const list = el("ul", { class: "cc-suggest" });
-  for (const q of questions || []) list.append(el("li", null, el("button", { type: "button", text: q, onclick: () => act("ask", { text: q }) })));
+  for (const q of questions || []) list.append(el("li", null, el("button", { text: q, onclick: () => act("ask", { text: q }) })));
   const help = safeUrl(V.cfg.helpUrl);
   V.log.append(el("div", { class: "cc-hint" },
     el("p", { class: "cc-hello", text: t("Hi! I'm the {site} assistant. How can I help?", { site: V.cfg.title }) }),
@@ -144,7 +144,7 @@ export function addUser(clientId, text, image, m) {
   lastMarks();
   return node;
 }
-const act1 = (cls, key, fn) => el("button", { type: "button", class: "cc-act " + cls, text: t(key), onclick: fn });
+const act1 = (cls, key, fn) => button("cc-act " + cls, key, fn);
 function pinBtn(node, pinned) {
   const b = act1("cc-pin", pinned ? "Unpin" : "Pin", () => act("pin", node, b));
   b.setAttribute("aria-pressed", String(!!pinned));
@@ -160,7 +160,7 @@ export function addReply(id, text, status, m) {
     act1("cc-copy", "Copy", () => act("copy", r)), act1("cc-regen", "Regenerate", () => act("regenerate")),
     act1("cc-continue", "Continue", () => act("ask", { text: t("Please continue.") })),
     pinBtn(node, m.pinned), act1("cc-del", "Delete", () => act("delete", node)),
-    act1("cc-info", "Details", () => notes("details", r, true))));
+    act1("cc-info", "Details", () => details(r, true))));
   place(node);
   draw(r);
   if (m.sources && m.sources.length) addSources(r, m.sources);
@@ -181,7 +181,7 @@ export function lastMarks() {
 }
 export function draw(r) {
   r.body.replaceChildren(r.text ? markdown(r.text) : r.status === "streaming" ? dots() : el("p", { class: "cc-muted", text: t("(no answer)") }));
-  if (r.verdict && r.status !== "streaming") notes("verdict", r);
+  if (r.verdict && r.status !== "streaming") verdict(r);
   toBottom();
 }
 const frame = (f) => (document.hidden ? setTimeout(f, 60) : requestAnimationFrame(f));
@@ -219,7 +219,7 @@ export function addRating(r, score) {
   else {
     const stars = el("span", { class: "cc-stars" });
     for (let n = 1; n <= 5; n++) {
-      stars.append(el("button", { type: "button", "aria-label": t(["{n} star", "{n} stars"], { n }), text: "★", "data-score": n, onclick: () => { act("rate", n); thanks(n); V.input.focus(); } }));
+      stars.append(el("button", { "aria-label": t(["{n} star", "{n} stars"], { n }), text: "★", "data-score": n, onclick: () => { act("rate", n); thanks(n); V.input.focus(); } }));
     }
     box.append(el("span", { text: t("Was this helpful?") }), stars);
   }
@@ -267,6 +267,59 @@ export function setAttached(a) {
   V.chip.replaceChildren();
   if (a) {
     V.chip.append(el("span", { text: t("Image:") + " " + a.name }),
-      el("button", { type: "button", class: "cc-unattach", "aria-label": t("Remove the image"), text: "×", onclick: () => { setAttached(null); V.input.focus(); } }));
+      el("button", { class: "cc-unattach", "aria-label": t("Remove the image"), text: "×", onclick: () => { setAttached(null); V.input.focus(); } }));
   }
+}
+
+// --- What a reply may carry besides its text
+// Time to first token, speed and the model that answered, on demand.
+export function details(r, toggle) {
+  const old = r.node.querySelector(".cc-details");
+  if (old && toggle) { old.remove(); return; }
+  if (!old && !toggle && !S.details) return;
+  const m = r.meta || {}, parts = [];
+  if (m.model) parts.push(t("Model: {m}", { m: m.model }));
+  if (m.ttft_ms != null) parts.push(t("first word after {n} ms", { n: m.ttft_ms }));
+  const gen = (m.total_ms || 0) - (m.ttft_ms || 0);
+  if (m.output_tokens && gen > 0) parts.push(t("{n} tokens/s", { n: (m.output_tokens / (gen / 1000)).toFixed(1) }));
+  replaceIn(r.node, "cc-details", el("p", { class: "cc-details", text: parts.join(" · ") || t("No figures for this reply.") }));
+}
+// The groundedness verdict: unsupported sentences marked quietly; for an ungrounded reply, what
+// the best source says instead.
+export function verdict(r) {
+  const v = r.verdict;
+  // Once per drawing of the body (a late frame may draw it again, and then it is marked again).
+  for (const [a, b] of r.body.querySelector(".cc-unsup") ? [] : v.unsupported || []) {
+    const want = r.text.slice(a, b).replace(/\]\([^)]*\)|[*_`#>[\]]/g, "").replace(/\s+/g, " ").trim();
+    const at = want ? r.body.textContent.indexOf(want) : -1;
+    if (at < 0) continue;
+    // The sentence may cross elements (**bold**): find its ends among the text nodes.
+    const range = document.createRange(), w = document.createTreeWalker(r.body, NodeFilter.SHOW_TEXT);
+    for (let n, pos = 0; (n = w.nextNode()); pos += n.data.length) {
+      if (at >= pos && at <= pos + n.data.length) range.setStart(n, at - pos);
+      if (at + want.length <= pos + n.data.length) { range.setEnd(n, at + want.length - pos); break; }
+    }
+    // <mark> is announced as highlighted; the note after the reply says what the marks mean.
+    const mark = el("mark", { class: "cc-unsup", title: t("Not found in our help center") });
+    mark.append(range.extractContents());
+    range.insertNode(mark);
+  }
+  const best = v.best || (r.sources || [])[0];
+  const box = v.grounded === "ungrounded"
+    ? el("div", { class: "cc-verdict" }, el("p", { text: t("This answer was not found in our help center.") }),
+      best ? el("p", null, t("What our help center says:") + " ", best.text ? best.text + " " : "", link(best.title || best.url, best.url)) : null)
+    : v.unsupported && v.unsupported.length ? el("p", { class: "cc-verdict", text: t("Parts of this answer were not found in our help center.") }) : null;
+  if (box) replaceIn(r.node, "cc-verdict", box);
+}
+export function escalate(f, quiet) {
+  const c = Object.assign({}, V.cfg.contact, f.contact || {});
+  const intro = typeof f.message === "string" && !/^[0-9a-f-]{36}$/i.test(f.message) ? f.message : t("It looks like a person could help. You can reach our team:");
+  const list = el("ul");
+  if (c.email) list.append(el("li", null, t("Email:") + " ", link(c.email, "mailto:" + c.email)));
+  if (c.phone) list.append(el("li", null, t("Phone:") + " ", el("a", { href: "tel:" + c.phone.replace(/[^\d+]/g, ""), text: c.phone })));
+  if (c.url && safeUrl(c.url)) list.append(el("li", null, link(t("Help and contact page"), c.url)));
+  if (c.hours) list.append(el("li", { text: t("Hours:") + " " + c.hours }));
+  for (const old of V.log.querySelectorAll(".cc-escalation")) old.remove();
+  place(el("div", { class: "cc-escalation", role: "note" }, el("strong", { text: t("Talk to a person") }), el("p", { text: intro }), list));
+  if (!quiet) announce(intro);
 }

@@ -1,10 +1,8 @@
 /* Concierge chat widget: the controller (PROTOCOL.md). Its rooms: static/chat/README.md. */
-import { store, uuid } from "./dom.js";
-import { markdown, safeUrl } from "./md.js";
-import * as i18n from "./i18n.js";
-import { setup, get } from "./api.js";
-import { wsTransport } from "./transport.js";
+import { el, store, uuid, setup, call, get, t, lang, load } from "./core.js";
 import { S, sent, users, replies, pending, acked, outbox, on } from "./state.js";
+import { markdown, safeUrl } from "./md.js";
+import { wsTransport } from "./transport.js";
 import * as v from "./view.js";
 
 // The panes (conversations, settings) load on first use: most visitors never open them.
@@ -15,7 +13,7 @@ async function paneToggle(which, force) {
   pane.paneToggle(which, force);
 }
 
-const t = i18n.t, V = v.V;
+const V = v.V;
 const root = document.getElementById("concierge");
 const D = root ? root.dataset : {};
 const list = (s) => (s || "").split(",").filter(Boolean);
@@ -39,7 +37,7 @@ function zone() {
   try { return Intl.DateTimeFormat().resolvedOptions().timeZone; } catch (e) { return undefined; }
 }
 function hello() {
-  const f = { type: "hello", session: S.session || null, page: page(), timezone: zone(), language: i18n.lang };
+  const f = { type: "hello", session: S.session || null, page: page(), timezone: zone(), language: lang };
   if (S.cur && S.cur.id) f.resume = { message: S.cur.id, seq: S.cur.seq };
   return f;
 }
@@ -51,24 +49,24 @@ function setSession(id) {
 }
 
 // --- Opening, closing
+function shown(open) {
+  V.win.hidden = !open;
+  root.classList.toggle("cc-open", open);
+  V.bubble.setAttribute("aria-expanded", open);
+  store.set("open", open ? "1" : null);
+}
 function openWin(focus) {
-  V.win.hidden = false;
+  shown(true);
   V.win.classList.remove("cc-min");
-  root.classList.add("cc-open");
-  V.bubble.setAttribute("aria-expanded", "true");
   S.unread = 0;
   v.showBadge();
-  store.set("open", "1");
   start();
   S.follow = true;
   v.toBottom();
   if (focus) V.input.focus();
 }
 function closeWin() {
-  V.win.hidden = true;
-  root.classList.remove("cc-open");
-  V.bubble.setAttribute("aria-expanded", "false");
-  store.set("open", null);
+  shown(false);
   V.bubble.focus();
 }
 function minimize() {
@@ -81,10 +79,7 @@ function minimize() {
 function showHistory(items) {
   // Questions typed before the connection was ready are not in the history yet: keep them.
   const waiting = [...pending].filter((id) => users.has(id)).map((id) => [id, users.get(id)]);
-  V.log.replaceChildren();
-  replies.clear();
-  users.clear();
-  S.cur = null;
+  clearLog();
   S.typingEl = null;
   if (!items.length && !waiting.length) greet();
   for (const m of items) {
@@ -97,7 +92,13 @@ function showHistory(items) {
   if (waiting.length) v.typing(true);
   if (items.length) replayConversation(S.session);
   v.lastMarks();
-  if (S.details) for (const r of replies.values()) v.notes("details", r);
+  if (S.details) for (const r of replies.values()) v.details(r);
+}
+function clearLog() {
+  V.log.replaceChildren();
+  replies.clear();
+  users.clear();
+  S.cur = null;
 }
 async function greet() {
   v.greet(suggestions || []);
@@ -112,7 +113,7 @@ async function replayConversation(id) {
   const c = await get(`sessions/${encodeURIComponent(id)}/`);
   const last = [...replies.values()].pop();
   if (!c || id !== S.session || !last) return;
-  if (c.escalated && !V.log.querySelector(".cc-escalation")) v.notes("escalate", {}, true);
+  if (c.escalated && !V.log.querySelector(".cc-escalation")) v.escalate({}, true);
   if (T.kind === "ws" && (c.rating || last.status === "complete")) v.addRating(last, c.rating);
 }
 function catchUp(items) {
@@ -144,7 +145,7 @@ function handle(f) {
     case "verdict": { const r = replies.get(f.message); if (r) { r.verdict = f; if (r.status !== "streaming") v.draw(r); } return; }
     case "done": return onDone(f);
     case "error": return onError(f);
-    case "escalation": return v.notes("escalate", f);
+    case "escalation": return v.escalate(f);
     case "usage": return v.showUsage(f);
   }
 }
@@ -196,7 +197,7 @@ function onDone(f) {
   const r = replies.get(f.message) || v.addReply(f.message, "", f.status);
   r.raf = 0; // a frame still scheduled only draws the same text again
   r.status = r.node.dataset.status = f.status;
-  r.meta = Object.assign(r.meta || {}, { ttft_ms: f.ttft_ms, total_ms: f.total_ms, output_tokens: f.usage && f.usage.output_tokens, model: f.model || (r.meta || {}).model });
+  Object.assign(r.meta, { ttft_ms: f.ttft_ms, total_ms: f.total_ms, output_tokens: f.usage && f.usage.output_tokens, model: f.model || r.meta.model });
   v.draw(r);
   v.note(r);
   if (S.cur === r) S.cur = null;
@@ -204,7 +205,7 @@ function onDone(f) {
   v.typing(false);
   v.setBusy(false);
   v.lastMarks();
-  if (S.details) v.notes("details", r);
+  if (S.details) v.details(r);
   if (f.status === "complete") {
     if (T.kind === "ws") v.addRating(r);
   } else if ((f.status === "failed" || f.status === "interrupted") && V.error.hidden) {
@@ -268,7 +269,7 @@ async function submit(text, extra) {
   if (S.editing) {
     const node = S.editing;
     S.editing = null;
-    await actions("removeMessage")(node, true);
+    await removeMessage(node, true);
     while (node.nextSibling) node.nextSibling.remove();
     node.remove();
     replies.forEach((r, id) => { if (!r.node.isConnected) replies.delete(id); });
@@ -302,27 +303,78 @@ function regenerate() {
   v.typing(true);
   send({ type: "regenerate" });
 }
+// --- Images: checked, and shrunk in the browser (a canvas) to what vision models use, so that
+// ordinary photos fit the server's frame limit.
+const IMAGE_TYPES = ["image/png", "image/jpeg", "image/webp"];
+const LONG_SIDE = 1568; // the long side vision models work at
+const IMAGE_BUDGET = 700000; // characters of data URL a shrunk photo aims under
+
+function readImage(blob) {
+  return new Promise((ok) => { const r = new FileReader(); r.onload = () => ok(r.result); r.readAsDataURL(blob); });
+}
+// Shrink an image to LONG_SIDE on its long side (JPEG for photos); small images go as they are.
+async function shrink(file) {
+  let bmp;
+  try { bmp = await createImageBitmap(file); } catch (e) { return readImage(file); }
+  const scale = Math.min(1, LONG_SIDE / Math.max(bmp.width, bmp.height));
+  if (scale === 1 && file.size < 1048576) return readImage(file);
+  const c = el("canvas", { width: Math.round(bmp.width * scale), height: Math.round(bmp.height * scale) });
+  c.getContext("2d").drawImage(bmp, 0, 0, c.width, c.height);
+  let url = "";
+  for (const q of [0.85, 0.7, 0.55, 0.4]) if ((url = c.toDataURL("image/jpeg", q)).length < IMAGE_BUDGET) break;
+  return url;
+}
+// The picked file as {name, url} (a data URL), or null after showing why it cannot be sent.
+async function imagePick(input, cfg) {
+  const file = input.files && input.files[0];
+  input.value = "";
+  if (!file) return null;
+  if (!IMAGE_TYPES.includes(file.type)) return v.showError(t("Attach a PNG, JPEG or WebP image."), null);
+  const url = await shrink(file);
+  if (url.length * 0.75 > cfg.maxImage) return v.showError(t("The image is over {n} MB. Attach a smaller one.", { n: Math.round(cfg.maxImage / 1048576) }), null);
+  return { name: file.name, url };
+}
 async function pickImage() {
-  const { imagePick } = await import("./image.js");
   const url = await imagePick(V.file, cfg);
   if (url) { v.hideError(); v.setAttached(url); V.input.focus(); }
 }
 
-// --- Message actions (loaded on first use)
-const actions = (name) => (...args) => import("./actions.js").then((m) => m[name](...args));
-const notes = (name, ...args) => import("./notes.js").then((m) => m[name](...args));
+// --- Message actions: delete, edit the last question, pin, print the conversation
+async function removeMessage(node, quiet) {
+  const id = node.dataset.messageId;
+  if (!id) return;
+  try {
+    await call(`messages/${id}/`, "DELETE");
+    if (!quiet) { v.announce(t("Message deleted.")); reload(); }
+  } catch (e) { v.showError(e.message || t("Something went wrong. Please try again."), null); }
+}
+function edit(node) {
+  V.input.value = node.querySelector(".cc-body").textContent;
+  S.editing = node;
+  V.input.focus();
+}
+async function pin(node, b) {
+  const on = !node.classList.contains("cc-pinned");
+  try {
+    await call(`messages/${node.dataset.messageId}/`, "PATCH", { pinned: on });
+    node.classList.toggle("cc-pinned", on);
+    b.textContent = t(on ? "Unpin" : "Pin");
+    b.setAttribute("aria-pressed", String(on));
+  } catch (e) { v.showError(e.message || t("Something went wrong. Please try again."), null); }
+}
+function print() {
+  document.documentElement.classList.add("cc-printing");
+  setTimeout(() => { window.print(); document.documentElement.classList.remove("cc-printing"); }, 50);
+}
 function openConversation(id, forget) {
   if (forget !== true && id === S.session && S.shown) return;
   const streaming = !!S.cur;
   if (S.cur) foreign.add(S.cur.id);
-  S.cur = null;
+  clearLog();
   setSession(id);
   S.shown = false;
   v.setBusy(false);
   v.hideError();
-  V.log.replaceChildren();
-  replies.clear();
-  users.clear();
   // A reply still streaming belongs to the old conversation: a new socket never mixes them.
   if (T.kind === "ws" && started) (streaming ? T.restart() : T.send(hello()) || T.restart());
   else if (started) T.send(hello());
@@ -336,21 +388,20 @@ function setTheme(theme) {
 }
 async function setLanguage(code) {
   store.set("lang", code);
-  await i18n.load(cfg.i18n, code);
+  await load(cfg.i18n, code);
   v.relabel();
-  V.root.setAttribute("lang", i18n.lang);
-  setConn(V.root.dataset.conn);
+  V.root.setAttribute("lang", lang);
+  v.setConn(V.root.dataset.conn);
   paneToggle("settings", true);
   reload();
 }
-function setConn(state) { v.setConn(state); }
 // --- Start
 async function transport(kind) {
-  const common = { onFrame: handle, onState: setConn, session: () => S.session, zone };
+  const common = { onFrame: handle, onState: v.setConn, session: () => S.session, zone };
   if (kind === "sse") {
     const { sseTransport } = await import("./sse.js");
     return sseTransport(Object.assign(common, {
-      path: cfg.sse, extra: () => ({ page: page(), timezone: zone(), language: i18n.lang }),
+      path: cfg.sse, extra: () => ({ page: page(), timezone: zone(), language: lang }),
       onGone: () => setSession(null), unfinished: (msg) => S.cur || pending.has(msg.id), onLost: lost,
     }));
   }
@@ -402,8 +453,8 @@ async function mount() {
   root.dataset.mounted = "1";
   cfg.i18n = D.i18nPath || "/static/chat/i18n/";
   setup(cfg.api, D.csrfToken || "");
-  await i18n.load(cfg.i18n, store.get("lang") || document.documentElement.lang);
-  root.setAttribute("lang", i18n.lang);
+  await load(cfg.i18n, store.get("lang") || document.documentElement.lang);
+  root.setAttribute("lang", lang);
   setTheme(store.get("theme") || "system");
   S.details = store.get("details") === "1";
   v.build(cfg, root);
@@ -424,17 +475,16 @@ async function mount() {
   on("settings", () => paneToggle("settings"));
   on("new", (quiet) => { store.set("universe:null", null); openConversation(null, quiet); });
   on("open", (id) => openConversation(id));
-  on("delete", actions("removeMessage"));
-  on("edit", actions("edit"));
-  on("pin", actions("pin"));
+  on("delete", removeMessage);
+  on("edit", edit);
+  on("pin", pin);
   on("copy", (r) => navigator.clipboard && navigator.clipboard.writeText(r.text).then(() => v.announce(t("Copied.")), () => {}));
   on("reload", reload);
-  on("notes", notes);
   on("theme", setTheme);
   on("language", setLanguage);
-  on("details", (yes) => { S.details = yes; store.set("details", yes ? "1" : null); for (const r of replies.values()) { const d = r.node.querySelector(".cc-details"); if (d && !yes) d.remove(); else if (yes) v.notes("details", r); } });
-  on("print", () => { if (paneOpen()) paneToggle("", false); actions("print")(); });
-  setConn("connecting");
+  on("details", (yes) => { S.details = yes; store.set("details", yes ? "1" : null); for (const r of replies.values()) { const d = r.node.querySelector(".cc-details"); if (d && !yes) d.remove(); else if (yes) v.details(r); } });
+  on("print", () => { if (paneOpen()) paneToggle("", false); print(); });
+  v.setConn("connecting");
   window.Concierge = Object.freeze({ markdown, safeUrl, ask, open: () => openWin(true), close: closeWin });
   window.dispatchEvent(new CustomEvent("concierge:ready"));
   // Reopen on the next page, except on phones where the open window would cover it.

@@ -15,7 +15,7 @@ PATTERNS = [
     r'\bt\(\s*"([^"]+)"',  # t("Send")
     r'\bt\(\s*\[\s*"([^"]+)",\s*"([^"]+)"\s*\]',  # t(["{n} star", "{n} stars"], ...)
     r'\bt\([^()"]*\?\s*"([^"]+)"\s*:\s*"([^"]+)"',  # t(on ? "Unpin" : "Pin")
-    r'\bact1\("[^"]*",\s*(?:[^",()]*\?\s*)?"([^"]+)"(?:\s*:\s*"([^"]+)")?',  # action buttons
+    r'\b(?:act1|button)\("[^"]*",\s*(?:[^",()]*\?\s*)?"([^"]+)"(?:\s*:\s*"([^"]+)")?',  # buttons
     r'\bbtn\("[^"]*",\s*"([^"]+)"',  # window buttons
     r'"(?:text|aria-label|placeholder)",\s*"([^"]+)"',  # L(node, "placeholder", "Ask…")
     r'\b[a-z]+: "((?:Connecting|Online|Reconnecting|Stopped|Interrupted|Failed)[^"]*)"',

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import http.client
 import re
+from pathlib import Path
 
 import pytest
 from asgiref.sync import async_to_sync
 
 from tests.live import LiveServer, migrate_db
 
+ROOT = Path(__file__).resolve().parents[2]
 YEAR = "max-age=315360000, public, immutable"
 
 
@@ -52,6 +54,33 @@ def test_the_widgets_modules_import_each_other_by_hashed_name(client, urls):
     script = body(client.get(urls["js"], HTTP_ACCEPT_ENCODING="identity"))
     imports = re.findall(rb'from "\./([^"]+)"', script)
     assert imports and all(re.fullmatch(rb"[a-z0-9_]+\.[0-9a-f]{12}\.js", name) for name in imports)
+
+
+def test_every_module_the_widget_loads_is_minified_and_found_by_its_hashed_name(client, urls):
+    """Minification runs before hashing: each import, static or lazy, names a file that is there."""
+    seen, todo = set(), [urls["js"].rsplit("/", 1)[1]]
+    while todo:
+        name = todo.pop()
+        seen.add(name)
+        response = client.get(f"/static/chat/{name}", HTTP_ACCEPT_ENCODING="identity")
+        assert response.status_code == 200, name
+        assert "immutable" in response["Cache-Control"], name
+        script = body(response).decode()
+        assert "\n  " not in script and "/*" not in script, f"{name} is not minified"
+        for found in re.findall(r'(?:from|import)\s*\(?"\./([^"]+)"', script):
+            assert re.fullmatch(r"[a-z0-9_]+\.[0-9a-f]{12}\.js", found), (name, found)
+            if found not in seen:
+                todo.append(found)
+    modules = {p.name for p in (ROOT / "static/chat").glob("*.js")}
+    assert {name.split(".")[0] + ".js" for name in seen} == modules  # the lazy ones included
+
+
+def test_vendored_libraries_are_served_as_shipped(client, db):
+    """Only our own scripts and styles are minified: Chart.js keeps its bytes (and licence)."""
+    source = (ROOT / "static/vendor/chartjs/chart.umd.min.js").read_bytes()
+    page = client.get("/static/vendor/chartjs/chart.umd.min.js", HTTP_ACCEPT_ENCODING="identity")
+    assert page.status_code == 200
+    assert body(page) == source
 
 
 def test_an_unhashed_name_still_works_but_is_cached_briefly(client, db):
