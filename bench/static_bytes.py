@@ -19,7 +19,7 @@ import urllib.request
 from urllib.parse import urljoin
 
 WIDGET = re.compile(r"""(?:href|src)="([^"]*chat/widget\.[0-9a-f.]*(?:js|css))\"""")
-IMPORT = re.compile(r"""(?:import|export)\s[^;]*?from\s*["'](\.{1,2}/[^"']+)["']""", re.S)
+IMPORT = re.compile(r"""(?:import|export)\b[^;]*?from\s*["'](\.{1,2}/[^"']+)["']""", re.S)
 BROWSER = "br, gzip, deflate"
 
 
