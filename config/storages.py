@@ -7,6 +7,7 @@ with far-future cache headers; nginx or a CDN can serve STATIC_ROOT the same way
 
 from __future__ import annotations
 
+import re
 from pathlib import Path, PurePosixPath
 
 import rcssmin
@@ -29,11 +30,29 @@ def is_ours(path: str) -> bool:
     )
 
 
+def nests_template_literals(js: str) -> bool:
+    """Whether a `${...}` holds a backtick: rjsmin keeps a template literal's text only unnested,
+    and would squeeze the spaces out of an inner one as if it were code. Such a file is served
+    as written (a false alarm only costs its minification)."""
+    for start in re.finditer(r"\$\{", js):
+        depth = 0
+        for char in js[start.end() :]:
+            if char == "`":
+                return True
+            if char == "{":
+                depth += 1
+            elif char == "}":
+                if not depth:
+                    break
+                depth -= 1
+    return False
+
+
 class StaticStorage(CompressedManifestStaticFilesStorage):
     """The manifest storage, minifying our scripts and styles and hashing the widget's imports.
 
-    Our `.js` (rjsmin: whitespace and comments; it keeps template literals without nested
-    backticks, which our modules have none of) and `.css` (rcssmin) from STATICFILES_DIRS are
+    Our `.js` (rjsmin: whitespace and comments; a file with nested template literals is left
+    alone) and `.css` (rcssmin) from STATICFILES_DIRS are
     minified before hashing, so a hashed name matches the minified bytes it serves; the unhashed
     copy is minified too. The sources in the repository stay readable. Apps' static files (the
     admin's), `vendor/` folders and `*.min.*` files are copied as they are.
@@ -60,9 +79,11 @@ class StaticStorage(CompressedManifestStaticFilesStorage):
             return storage, path
         with storage.open(path) as source:
             text = source.read().decode("utf-8")
+        minify = MINIFIERS[PurePosixPath(name).suffix]
+        if name.endswith(".js") and nests_template_literals(text):
+            minify = str  # as written (the copy may be an earlier, minified version)
         if self.exists(name):
             self.delete(name)  # the copy collectstatic made (a symbolic link with --link)
-        minify = MINIFIERS[PurePosixPath(name).suffix]
         self._save(name, ContentFile(minify(text).encode("utf-8")))
         return self, name
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from asgiref.sync import async_to_sync
 
+from config.storages import nests_template_literals
 from tests.live import LiveServer, migrate_db
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -81,6 +82,22 @@ def test_vendored_libraries_are_served_as_shipped(client, db):
     page = client.get("/static/vendor/chartjs/chart.umd.min.js", HTTP_ACCEPT_ENCODING="identity")
     assert page.status_code == 200
     assert body(page) == source
+
+
+def test_our_scripts_are_minified_unless_a_template_literal_nests_another(client, db):
+    """rjsmin keeps a template literal's text only unnested: a file nesting them is served as is."""
+    assert nests_template_literals("`a${b ? ` (c ${d} s)` : ''}`")
+    assert not nests_template_literals("`a ${ {b: 1}.b } c` + `d ${e}`")
+    for path in sorted((ROOT / "static").rglob("*.js")):
+        name = path.relative_to(ROOT / "static").as_posix()
+        if "vendor" in path.parts:
+            continue
+        response = client.get(f"/static/{name}", HTTP_ACCEPT_ENCODING="identity")
+        source = path.read_bytes()
+        if nests_template_literals(source.decode()):
+            assert body(response) == source, name
+        else:
+            assert len(body(response)) < len(source), name
 
 
 def test_an_unhashed_name_still_works_but_is_cached_briefly(client, db):
