@@ -160,15 +160,11 @@ class ReplyMaterial:
 
 def reply_material(*, question_id, owner: Owner) -> ReplyMaterial:
     question = ChatMessage.objects.select_related("session").get(id=question_id)
-    session = question.session
-    earlier = (
-        session.messages.filter(created_at__lt=question.created_at)
-        .exclude(text="")
-        .order_by("-created_at")[:HISTORY_MESSAGES]
-        .values_list("role", "text")
-    )
     return reply_material_of(
-        question=question, session=session, history=list(reversed(earlier)), owner=owner
+        question=question,
+        session=question.session,
+        history=message_history_before(question=question),
+        owner=owner,
     )
 
 
@@ -252,6 +248,34 @@ def exchange_previous(
     return question, reply, None
 
 
+def regenerate_seen(*, session: ChatSession) -> tuple[ChatMessage | None, ChatMessage | None]:
+    """In one read: the conversation's last question, with its conversation's row (as
+    `message_last_user` would say), and the reply being written (as `message_streaming`)."""
+    last_question = (
+        session.messages.filter(role=ChatMessage.Role.USER).order_by("-created_at").values("id")
+    )[:1]
+    rows = list(
+        session.messages.filter(Q(status=ChatMessage.Status.STREAMING) | Q(id__in=last_question))
+        .select_related("session")
+        .order_by("created_at", "id")
+    )
+    question = next((m for m in rows if m.role == ChatMessage.Role.USER), None)
+    streaming = [m for m in rows if m.status == ChatMessage.Status.STREAMING]
+    return question, streaming[-1] if streaming else None
+
+
+def message_history_before(*, question: ChatMessage) -> list[tuple[str, str]]:
+    """The turns with text before `question`, oldest first: what its reply's prompt reads."""
+    earlier = (
+        ChatMessage.objects.filter(session_id=question.session_id)
+        .filter(created_at__lt=question.created_at)
+        .exclude(text="")
+        .order_by("-created_at")[:HISTORY_MESSAGES]
+        .values_list("role", "text")
+    )
+    return list(reversed(earlier))
+
+
 def message_history_serialized(*, session: ChatSession, limit: int = 50) -> list[dict]:
     return [message_serialize(m) for m in message_history(session=session, limit=limit)]
 
@@ -268,6 +292,7 @@ amessage_history_serialized = db_async(message_history_serialized)
 amessage_streaming = db_async(message_streaming)
 amessage_last_user = db_async(message_last_user)
 amessage_in_session = db_async(message_in_session)
+aregenerate_seen = db_async(regenerate_seen)
 
 
 SUGGESTIONS_CACHE_KEY = "chat:suggestions"

@@ -244,19 +244,21 @@ def _exchange_store(
 
 @transaction.atomic
 def reply_regenerate(*, session: ChatSession, provider: str = "", model: str = "") -> Exchange:
-    """Start a new `streaming` reply to the last question, to replace the current one."""
-    ChatSession.objects.select_for_update().filter(pk=session.pk).first()
-    if selectors.session_has_streaming(session=session):
+    """Start a new `streaming` reply to the last question, to replace the current one. The
+    exchange's question comes with its conversation's row as stored (`question.session`) and
+    `history` the earlier turns with text, what its reply reads."""
+    _session_touch(session=session)  # locks the row (a refusal below rolls the touch back)
+    question, streaming = selectors.regenerate_seen(session=session)
+    if streaming is not None:
         raise Busy("A reply is still being written in this conversation. Wait or press stop.")
-    question = selectors.message_last_user(session=session)
     if question is None:
         raise NotFound("There is no question to answer again in this conversation.")
     # An earlier answer with text stays until the new one has text (replies_supersede): a
     # regeneration that fails must not lose it. Empty ones (failed) have nothing to keep.
     question.replies.filter(text="").delete()
     reply = _reply_create(session=session, question=question, provider=provider, model=model)
-    _session_touch(session=session)
-    return Exchange(question, reply, created=True)
+    history = selectors.message_history_before(question=question)
+    return Exchange(question, reply, created=True, history=history)
 
 
 def message_finish(*, message_id, status: str, text: str, **details: Any) -> ChatMessage:
@@ -312,7 +314,13 @@ def _finish(
 
 
 def reply_store(
-    *, message_id, session_id, escalate: bool = False, supersede: bool = False, **finish: Any
+    *,
+    message_id,
+    session_id,
+    escalate: bool = False,
+    supersede: bool = False,
+    question_id=None,
+    **finish: Any,
 ) -> None:
     """Store a finished reply once (see `message_finish`), with what it changes in its
     conversation: escalated (`escalate`), earlier answers to its question replaced (`supersede`,
@@ -326,7 +334,7 @@ def reply_store(
         if escalate:
             session_escalate(session_id=session_id)
         if supersede:
-            replies_supersede(reply_id=message_id)
+            replies_supersede(reply_id=message_id, question_id=question_id)
 
 
 def message_update(*, message: ChatMessage, pinned: bool) -> ChatMessage:
@@ -339,12 +347,12 @@ def message_delete(*, message: ChatMessage) -> None:
     message.delete()
 
 
-def replies_supersede(*, reply_id) -> int:
-    """Delete the earlier replies to the same question once a regenerated one is stored."""
-    reply = ChatMessage.objects.get(id=reply_id)
-    return (
-        ChatMessage.objects.filter(reply_to_id=reply.reply_to_id).exclude(id=reply.id).delete()[0]
-    )
+def replies_supersede(*, reply_id, question_id=None) -> int:
+    """Delete the earlier replies to the same question once a regenerated one is stored
+    (`question_id`: that question, when the caller knows it)."""
+    if question_id is None:
+        question_id = ChatMessage.objects.values_list("reply_to_id", flat=True).get(id=reply_id)
+    return ChatMessage.objects.filter(reply_to_id=question_id).exclude(id=reply_id).delete()[0]
 
 
 def message_interrupt_orphan(*, message_id, text: str = "") -> ChatMessage:

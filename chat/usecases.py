@@ -125,13 +125,20 @@ async def ask(*, visit: Visit, session: ChatSession | None, incoming: MessageIn)
 async def regenerate(*, visit: Visit, session: ChatSession) -> AsyncIterator[dict]:
     """Answer the last question again, replacing its reply. Counts against the same limits
     as a new message: it costs a generation."""
-    question = await selectors.amessage_last_user(session=session)
+    question, streaming = await selectors.aregenerate_seen(session=session)
     if question is None:
         raise NotFound("There is no question to answer again in this conversation.")
-    await _refuse_if_busy(await selectors.amessage_streaming(session=session))
+    await _refuse_if_busy(streaming)
     await _check_limits(visit, text=question.text)
-    exchange = await services.areply_regenerate(session=session)
-    request = _request(visit, session, exchange, exchange.question.client_id or "", regenerate=True)
+    exchange, material = await _regenerate_begin(session, visit.owner)
+    request = _request(
+        visit,
+        session,
+        exchange,
+        exchange.question.client_id or "",
+        regenerate=True,
+        material=material,
+    )
     return (await reply_start(request)).subscribe()
 
 
@@ -304,6 +311,17 @@ def _exchange_begin(
     )
 
 
+def _reply_regenerate(
+    session: ChatSession, owner: Owner
+) -> tuple[services.Exchange, selectors.ReplyMaterial]:
+    """Start the new reply, with what it is built from, read with it."""
+    exchange = services.reply_regenerate(session=session)
+    question = exchange.question
+    return exchange, selectors.reply_material_of(
+        question=question, session=question.session, history=exchange.history, owner=owner
+    )
+
+
 def _reply_in_session(session: ChatSession, message_id) -> ChatMessage:
     reply = selectors.message_in_session(session=session, message_id=message_id)
     if reply is None or reply.role != ChatMessage.Role.ASSISTANT:
@@ -313,6 +331,7 @@ def _reply_in_session(session: ChatSession, message_id) -> ChatMessage:
 
 _previous = db_async(_exchange_previous)
 _begin = db_async(_exchange_begin)
+_regenerate_begin = db_async(_reply_regenerate)
 _reply_in = db_async(_reply_in_session)
 
 

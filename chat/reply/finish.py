@@ -246,6 +246,7 @@ async def _store(request, draft: Draft, outcome: Outcome) -> bool:
             cached=draft.cached,
             escalate=outcome.offer is not None,
             supersede=request.regenerate and bool(draft.pieces),
+            question_id=request.question_id,
         )
         return True
     except (InvalidTransition, ChatMessage.DoesNotExist):

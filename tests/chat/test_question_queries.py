@@ -27,6 +27,9 @@ SECOND_QUESTION_IN_ALL = 10
 # finish's 9 include the day's first quota row).
 FIRST_QUESTION_BEFORE_MODEL = 5
 FIRST_QUESTION_IN_ALL = 11
+# "Answer again" after one question. Before: 13 and 22.
+REGENERATE_BEFORE_MODEL = 9
+REGENERATE_IN_ALL = 17
 
 OUR_CODE = ("/chat/", "/knowledge/", "/analytics/", "/telemetry/", "/tests/plugin_app/")
 
@@ -167,6 +170,27 @@ async def ask_and_count(connect, monkeypatch, *, earlier_questions: int) -> Quer
     monkeypatch.undo()
     print(log.report())
     return log
+
+
+async def test_answering_again_stays_within_its_round_trips(connect, fake_provider, monkeypatch):
+    from chat.reply.lifecycle import replies_wait_idle
+    from chat.signals import signals_wait_idle
+
+    client = await connect()
+    await client.hello()
+    await client.ask("Earlier question?")
+    await client.receive_until("done")
+    await replies_wait_idle()
+    await signals_wait_idle()
+    log = query_log_install(monkeypatch)
+    phases_follow(monkeypatch, log)
+    await client.send({"type": "regenerate"})
+    assert (await client.receive_until("done"))[-1]["status"] == "complete"
+    await replies_wait_idle()
+    await signals_wait_idle()
+    monkeypatch.undo()
+    assert log.round_trips("ask") <= REGENERATE_BEFORE_MODEL, log.report()
+    assert log.round_trips("ask", "model", "finish") <= REGENERATE_IN_ALL, log.report()
 
 
 async def test_a_second_question_stays_within_its_round_trips(connect, fake_provider, monkeypatch):
