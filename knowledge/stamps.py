@@ -7,7 +7,8 @@ The search index rebuilds when `entries_version` changes; chat's response cache 
 `KNOWLEDGE_INDEX_CHECK_SECONDS` (as the search index keeps `entries_version`), and forgets it at
 once when this process saves or deletes an entry, a service or a navigation entry
 (`stamps_forget`, connected in KnowledgeConfig.ready) or writes in bulk (services, through
-`index.mark_stale`). Another process's edit is seen within that interval.
+`index.mark_stale`). Another process's edit is seen within that interval. When it expires, one
+thread reads it again and the others keep the previous stamp meanwhile.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ def entries_version() -> str:
 STAMPED_MODELS = (KnowledgeBaseEntry, Service, NavigationHelp)
 
 _kb_memo: dict[str, tuple[float, str]] = {}  # database alias -> (read at, stamp)
+_kb_refreshing: dict[str, threading.Lock] = {}  # database alias -> held while one thread reads
 
 
 def kb_version() -> str:
@@ -50,8 +52,18 @@ def kb_version() -> str:
     memo = _kb_memo.get(alias)
     if memo is not None and time.monotonic() - memo[0] < settings.KNOWLEDGE_INDEX_CHECK_SECONDS:
         return memo[1]
-    stamp = "-".join(model_stamp(model) for model in STAMPED_MODELS)
-    _kb_memo[alias] = (time.monotonic(), stamp)
+    # Expired: one thread reads it again while the others keep the stamp of a moment ago (in a
+    # burst, every question arriving in that moment used to read it: six queries each). Once
+    # forgotten (an edit) there is no stamp to keep, and every caller reads.
+    refreshing = _kb_refreshing.setdefault(alias, threading.Lock())
+    if memo is not None and not refreshing.acquire(blocking=False):
+        return memo[1]
+    try:
+        stamp = "-".join(model_stamp(model) for model in STAMPED_MODELS)
+        _kb_memo[alias] = (time.monotonic(), stamp)
+    finally:
+        if memo is not None:
+            refreshing.release()
     return stamp
 
 

@@ -131,3 +131,45 @@ def test_an_edit_forgets_the_stamp_again_when_it_commits(
         stamps._kb_memo["default"] = (stamps.time.monotonic(), "stamp-before-the-edit")
 
     assert selectors.kb_version() != "stamp-before-the-edit"
+
+
+def test_an_expired_stamp_is_read_again_by_one_thread_while_the_others_keep_it(
+    db, monkeypatch, settings
+):
+    """A burst arriving as the stamp expires: one thread reads it (six queries), the others
+    answer with the stamp of a moment ago instead of all reading it at once."""
+    import threading
+    import time
+
+    settings.KNOWLEDGE_INDEX_CHECK_SECONDS = 1
+    stamps.stamps_forget()
+    old = stamps.kb_version()
+    stamps._kb_memo["default"] = (time.monotonic() - 5, old)  # expired
+    reading, release, reads = threading.Event(), threading.Event(), []
+
+    def slow_stamp(model):
+        reads.append(model)
+        reading.set()
+        release.wait(5)
+        return "new"
+
+    monkeypatch.setattr(stamps, "model_stamp", slow_stamp)
+    results: list[str] = []
+    reader = threading.Thread(target=lambda: results.append(stamps.kb_version()))
+    reader.start()
+    assert reading.wait(5)
+    others = [stamps.kb_version() for _ in range(20)]  # while the reader is still reading
+    release.set()
+    reader.join(5)
+    assert others == [old] * 20
+    assert results == ["new-new-new"] and len(reads) == len(stamps.STAMPED_MODELS)
+    assert stamps.kb_version() == "new-new-new"  # fresh now: not read again
+    assert len(reads) == len(stamps.STAMPED_MODELS)
+
+
+def test_a_forgotten_stamp_is_never_answered_from_before_the_edit(db, monkeypatch):
+    stamps.stamps_forget()
+    stamps.kb_version()
+    stamps.stamps_forget()  # an edit
+    monkeypatch.setattr(stamps, "model_stamp", lambda model: "edited")
+    assert stamps.kb_version() == "edited-edited-edited"
