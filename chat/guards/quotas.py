@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import structlog
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from chat.config import limit
@@ -194,12 +194,34 @@ def _refusal(*, quota: Quota, used: Usage, estimated_input_tokens: int) -> str:
     return ""
 
 
+def _owner_key(owner: Owner) -> tuple[int | None, str]:
+    return (owner.user_id, "") if owner.is_authenticated else (None, owner.visitor_key)
+
+
+def _owners_match(owners: list[Owner]) -> Q:
+    match = Q()
+    for owner in owners:
+        match |= Q(**_owner_lookup(owner))
+    return match
+
+
 def daily_usages_get(*, owners: list[Owner], day: date) -> list[Usage]:
     """What each of `owners` used on `day`, in one trip to the database."""
-    return [daily_usage_get(owner=owner, day=day) for owner in owners]
+    if len(owners) == 1:
+        return [daily_usage_get(owner=owners[0], day=day)]
+    rows = DailyUsage.objects.filter(_owners_match(owners), day=day).values(
+        "user_id", "visitor_key", "messages", "input_tokens", "output_tokens"
+    )
+    found = {}
+    for row in rows:
+        user_id, visitor_key = row.pop("user_id"), row.pop("visitor_key")
+        found[(user_id, "") if user_id is not None else (None, visitor_key)] = Usage(**row)
+    return [found.get(_owner_key(owner), Usage()) for owner in owners]
 
 
 def daily_usages_add(*, owners: list[Owner], day: date, **amounts: int) -> None:
+    # One UPDATE per owner: a single UPDATE for all could not tell which rows it missed (to
+    # create) without a read that races with another process creating them.
     for owner in owners:
         daily_usage_add(owner=owner, day=day, **amounts)
 

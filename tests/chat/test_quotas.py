@@ -233,3 +233,25 @@ async def test_new_cookies_from_one_network_share_the_ip_networks_daily_quota(se
         owner=another, tz=None, estimated_input_tokens=1, ip="2001:db9::1"
     )
     assert elsewhere.allowed
+
+
+def test_a_visitor_and_its_network_are_read_in_one_query_each_with_its_own_usage(db):
+    from django.contrib.auth import get_user_model
+    from django.test.utils import CaptureQueriesContext
+
+    day = datetime(2026, 3, 2, tzinfo=UTC).date()
+    visitor = Owner(user_id=None, visitor_key="cookie-1")
+    network = quotas.ip_owner("198.51.100.7")
+    user = get_user_model().objects.create_user("ann")
+    signed_in = Owner(user_id=user.pk, visitor_key="cookie-1")  # same cookie, signed in
+    quotas.daily_usage_add(owner=visitor, day=day, messages=2, input_tokens=20, output_tokens=4)
+    quotas.daily_usage_add(owner=network, day=day, messages=5, input_tokens=50, output_tokens=9)
+    quotas.daily_usage_add(owner=signed_in, day=day, messages=7, input_tokens=1, output_tokens=1)
+    fresh = Owner(user_id=None, visitor_key="cookie-2")
+
+    with CaptureQueriesContext(connection) as queries:
+        usages = quotas.daily_usages_get(owners=[visitor, network, fresh, signed_in], day=day)
+    assert len(queries) == 1
+    assert [(u.messages, u.input_tokens, u.output_tokens) for u in usages] == [
+        (2, 20, 4), (5, 50, 9), (0, 0, 0), (7, 1, 1)
+    ]  # fmt: skip
