@@ -21,6 +21,7 @@ import structlog
 from asgiref.sync import SyncToAsync, async_to_sync
 from django.conf import settings
 from django.db import connection
+from django.db.models import Exists, OuterRef
 from django.dispatch import receiver
 
 from chat.config import assistant_config
@@ -63,12 +64,19 @@ def title_after_first_reply(sender, reply: FinishedReply, **kwargs) -> None:
     if reply.status != ChatMessage.Status.COMPLETE or reply.regenerated:
         return
     words = title_from_words(reply.question)
-    current = ChatSession.objects.filter(pk=reply.session_id).values_list("title", flat=True)
-    if list(current) not in ([words], [""]) or not _first_exchange(reply.session_id):
+    if not reply.question_id:
+        return  # no stored question (never the first exchange's reply)
+    others = ChatMessage.objects.filter(session_id=OuterRef("pk"), role=ChatMessage.Role.USER)
+    rows = list(
+        ChatSession.objects.filter(pk=reply.session_id)
+        .annotate(asked_before=Exists(others.exclude(pk=reply.question_id)))
+        .values_list("title", "asked_before")
+    )  # one query
+    if rows not in ([(words, False)], [("", False)]):
         return  # renamed, titled before, or not the first question
     job = TitleJob(
         session_id=reply.session_id, reply_id=reply.reply_id, question=reply.question,
-        words=words, only_if=current[0], loop=_server_loop(),
+        words=words, only_if=rows[0][0], loop=_server_loop(),
     )  # fmt: skip
     if not settings.CHAT_TITLES_BY_MODEL or not _queue.put(job):
         _title_set(job, title=words)  # the fallback, in place: no model call to wait for
@@ -181,11 +189,6 @@ async def _collect(provider, model, messages, options) -> str:
         if event.type == "token":
             parts.append(event.text)
     return "".join(parts)
-
-
-def _first_exchange(session_id) -> bool:
-    questions = ChatMessage.objects.filter(session_id=session_id, role=ChatMessage.Role.USER)
-    return questions.count() == 1
 
 
 def _answer(reply_id) -> str:
