@@ -517,9 +517,9 @@ class Profiler:
     `dump_every`, also `py-spy dump` (every thread's stack, waiting ones too) every so often,
     to see what a stalled process waits for."""
 
-    def __init__(self, pid: int, out: Path, dump_every: float = 0) -> None:
+    def __init__(self, pid: int, out: Path, dump_every: float = 0, gil: bool = False) -> None:
         self.pid, self.out, self.process = pid, out, None
-        self.dump_every = dump_every
+        self.dump_every, self.gil = dump_every, gil
         self.dumper: asyncio.Task | None = None
 
     async def _dump_loop(self) -> None:
@@ -539,7 +539,7 @@ class Profiler:
             self.dumper = asyncio.get_running_loop().create_task(self._dump_loop())
         self.process = subprocess.Popen(
             [py_spy(), "record", "--pid", str(self.pid), "--rate", "97", "--nonblocking",
-             "--threads", "--format", "raw", "-o", str(self.out)],
+             "--threads", "--format", "raw", "-o", str(self.out), *(["--gil"] * self.gil)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         time.sleep(0.3)
@@ -664,7 +664,7 @@ async def variant_run(label: str, tree: Path, config: Config, args, upstream: in
             if args.profile and config.name == "pg" and n in args.profile_at:
                 out = Path(args.profile) / f"{config.name}-{label}-{n}.txt"
                 out.parent.mkdir(parents=True, exist_ok=True)
-                profiler = Profiler(site.pids[0], out, args.dump_every)
+                profiler = Profiler(site.pids[0], out, args.dump_every, args.profile_gil)
             await burst_through(site.ports, site.pids, n, burst, profiler)
             row = burst.row()
             if profiler:
@@ -749,6 +749,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--proposed-env", default="", help="K=V,... for the 'proposed' variant")
     parser.add_argument("--profile", default="", help="folder for py-spy profiles")
     parser.add_argument("--profile-at", type=ints, default=[50, 200])
+    parser.add_argument("--profile-gil", action="store_true",
+                        help="sample only the thread holding the GIL (where the CPU goes)")
     parser.add_argument("--dump-every", type=float, default=0, help="seconds between py-spy dumps")
     parser.add_argument("--peers", action="store_true")
     parser.add_argument("--peers-at", type=ints, default=[], help="(default: --concurrency)")
