@@ -255,3 +255,22 @@ def test_a_visitor_and_its_network_are_read_in_one_query_each_with_its_own_usage
     assert [(u.messages, u.input_tokens, u.output_tokens) for u in usages] == [
         (2, 20, 4), (5, 50, 9), (0, 0, 0), (7, 1, 1)
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize("signed_in", [False, True])
+def test_a_charge_is_one_statement_whether_the_days_row_exists_or_not(db, signed_in):
+    from django.contrib.auth import get_user_model
+    from django.test.utils import CaptureQueriesContext
+
+    day = datetime(2026, 3, 2, tzinfo=UTC).date()
+    user = get_user_model().objects.create_user("bea") if signed_in else None
+    owner = Owner(user_id=user.pk if user else None, visitor_key="cookie-9")
+    for _ in range(2):  # the first message of the day, then the next
+        with CaptureQueriesContext(connection) as queries:
+            quotas.daily_usage_add(
+                owner=owner, day=day, messages=1, input_tokens=10, output_tokens=3
+            )
+        assert len(queries) == 1
+    usage = quotas.daily_usage_get(owner=owner, day=day)
+    assert (usage.messages, usage.input_tokens, usage.output_tokens) == (2, 20, 6)
+    assert DailyUsage.objects.count() == 1
