@@ -45,15 +45,9 @@ _executor: ThreadPoolExecutor | None = None
 _arrival: ContextVar[float | None] = ContextVar("chat_question_arrival", default=None)
 
 
-def question_arrived(at: float | None = None) -> None:
-    """Mark the work this task (and the tasks it starts) submits as that of a question which
-    arrived `at` (a time.monotonic(); by default now)."""
-    _arrival.set(time.monotonic() if at is None else at)
-
-
-def question_arrival() -> float | None:
-    """When the question this task works for arrived (None: not for a question)."""
-    return _arrival.get()
+def question_arrived() -> None:
+    """Mark the work this task (and the tasks it starts) submits as its question's, from now."""
+    _arrival.set(time.monotonic())
 
 
 class _ByArrival(queue.PriorityQueue):

@@ -23,7 +23,6 @@ from django.conf import settings
 
 from chat import events, selectors
 from chat.config import assistant_config
-from chat.db import question_arrival, question_arrived
 from chat.guards.cache import CachedReply, cache_get, cache_key
 from chat.identity import Owner
 from chat.live import streams
@@ -78,9 +77,7 @@ async def reply_start(request: ReplyRequest) -> streams.ReplyStream:
     # A fresh context: the reply outlives the request or socket that started it, and must not
     # inherit its per-request state (asgiref's executors, log bindings).
     task = asyncio.create_task(
-        _run(request, stream, arrived=question_arrival()),
-        name=f"reply-{request.reply_id}",
-        context=contextvars.Context(),
+        _run(request, stream), name=f"reply-{request.reply_id}", context=contextvars.Context()
     )
     _tasks[request.reply_id] = task
     task.add_done_callback(lambda _t: _tasks.pop(request.reply_id, None))
@@ -94,8 +91,7 @@ async def replies_wait_idle(timeout: float = 30) -> None:
         await asyncio.wait_for(asyncio.gather(*pending, return_exceptions=True), timeout)
 
 
-async def _run(request: ReplyRequest, stream: streams.ReplyStream, *, arrived=None) -> None:
-    question_arrived(arrived)  # its database and context work keeps the question's place
+async def _run(request: ReplyRequest, stream: streams.ReplyStream) -> None:
     draft = Draft(started=time.monotonic())
     reply_input: ReplyInput | None = None
     structlog.contextvars.bind_contextvars(session_id=request.session_id, reply=request.reply_id)
