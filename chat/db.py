@@ -22,14 +22,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import heapq
-import itertools
-import math
-import queue
-import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextvars import ContextVar
 from typing import ParamSpec, TypeVar
 
 from asgiref.sync import AsyncToSync
@@ -41,49 +35,12 @@ R = TypeVar("R")
 
 _executor: ThreadPoolExecutor | None = None
 
-# When the question a piece of work is for arrived (time.monotonic()); unset: not for a question.
-_arrival: ContextVar[float | None] = ContextVar("chat_question_arrival", default=None)
-
-
-def question_arrived() -> None:
-    """Mark the work this task (and the tasks it starts) submits as its question's, from now."""
-    _arrival.set(time.monotonic())
-
-
-class _ByArrival(queue.PriorityQueue):
-    """Jobs ordered by when their question arrived (other work by when it was submitted).
-
-    A plain queue interleaves a burst's questions round-robin: each waits for every other's
-    first query before its second, so they all reach the model near the end of the burst.
-    In arrival order the first question asked is the first answered, and a burst's median
-    first token comes about halfway through instead of near the end.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._order = itertools.count()
-
-    def _put(self, item) -> None:  # submit's thread, in the submitting task's context
-        rank = math.inf if item is None else (_arrival.get() or time.monotonic())  # None: stop
-        heapq.heappush(self.queue, (rank, next(self._order), item))
-
-    def _get(self):
-        return heapq.heappop(self.queue)[2]
-
-
-class ArrivalOrderedExecutor(ThreadPoolExecutor):
-    """A thread pool that runs the oldest question's work first (see `_ByArrival`)."""
-
-    def __init__(self, max_workers: int, thread_name_prefix: str = "") -> None:
-        super().__init__(max_workers=max_workers, thread_name_prefix=thread_name_prefix)
-        self._work_queue = _ByArrival()  # before any thread starts (they start on submit)
-
 
 def db_executor() -> ThreadPoolExecutor:
     """The threads database calls run on (made on first use: threads start lazily)."""
     global _executor
     if _executor is None:
-        _executor = ArrivalOrderedExecutor(
+        _executor = ThreadPoolExecutor(
             max_workers=max(1, settings.CHAT_DB_THREADS), thread_name_prefix="db"
         )
     return _executor

@@ -15,7 +15,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from chat import events, selectors, services
-from chat.db import db_async, question_arrived
+from chat.db import db_async
 from chat.exceptions import (
     Busy,
     ChatError,
@@ -94,7 +94,6 @@ async def ask(*, visit: Visit, session: ChatSession | None, incoming: MessageIn)
     limit. Otherwise the checks run in order (universe, rate limit, daily quota) and a refusal
     stores nothing, not even the new conversation (`session=None`) it would have opened.
     """
-    question_arrived()  # this question's database and context work, in arrival order
     try:
         exchange, streaming = None, None
         if session is not None:  # one trip: the same client id seen before, a reply running
@@ -126,7 +125,6 @@ async def ask(*, visit: Visit, session: ChatSession | None, incoming: MessageIn)
 async def regenerate(*, visit: Visit, session: ChatSession) -> AsyncIterator[dict]:
     """Answer the last question again, replacing its reply. Counts against the same limits
     as a new message: it costs a generation."""
-    question_arrived()
     question, streaming = await selectors.aregenerate_seen(session=session)
     if question is None:
         raise NotFound("There is no question to answer again in this conversation.")

@@ -23,7 +23,6 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import DatabaseError, close_old_connections
 
-from chat.db import ArrivalOrderedExecutor
 from chat.providers.base import ImageInput
 from chat.reply.choice import ModelChoice
 from chat.reply.retrieval import Passage, knowledge_version, retrieve
@@ -46,8 +45,8 @@ log = structlog.get_logger(__name__)
 # Two pools, neither the default executor: the reply path's own work (retrieval, routing, the
 # knowledge stamp, images), and the apps' loaders and context sources, which may be slow or stuck
 # past their deadline: they must never hold the threads retrieval needs.
-_pool = ArrivalOrderedExecutor(max_workers=8, thread_name_prefix="reply")
-_sources = ArrivalOrderedExecutor(max_workers=16, thread_name_prefix="context-source")
+_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="reply")
+_sources = ThreadPoolExecutor(max_workers=16, thread_name_prefix="context-source")
 
 
 @dataclass(frozen=True)

@@ -53,38 +53,3 @@ def test_under_a_sync_caller_the_call_runs_on_the_callers_thread():
         return await awhere()
 
     assert async_to_sync(ask)() == threading.get_ident()
-
-
-def test_the_pool_runs_the_oldest_questions_work_first():
-    """A burst's jobs in the order their questions arrived, not round-robin between them;
-    other work by when it was submitted; shutting down still runs what waits."""
-    import contextvars
-
-    from chat import db
-
-    pool = db.ArrivalOrderedExecutor(max_workers=1)
-    gate, ran = threading.Event(), []
-    pool.submit(gate.wait, 5)  # holds the only thread while the rest queue up
-
-    def submit_for(arrival: float | None, name: str) -> None:
-        def submit() -> None:
-            if arrival is not None:
-                db._arrival.set(arrival)
-            pool.submit(ran.append, name)
-
-        contextvars.copy_context().run(submit)
-
-    submit_for(30.0, "third question, first query")
-    submit_for(10.0, "first question, first query")
-    submit_for(20.0, "second question")
-    submit_for(10.0, "first question, second query")
-    submit_for(None, "other work")  # ranked by now: after every question that came before
-    gate.set()
-    pool.shutdown(wait=True)
-    assert ran == [
-        "first question, first query",
-        "first question, second query",
-        "second question",
-        "third question, first query",
-        "other work",
-    ]
