@@ -126,16 +126,27 @@ def _encode_batch(model: SentenceEncoder, texts: list[str]) -> np.ndarray:
 def encode_query(text: str) -> np.ndarray | None:
     """Embed one query (unit length); None without a model. Recent queries are cached, and
     queries asked at the same moment are embedded together (`_QueryBatcher`)."""
+    vectors = encode_queries([text])
+    return None if vectors is None else vectors[0]
+
+
+def encode_queries(texts: Sequence[str]) -> list[np.ndarray] | None:
+    """Embed several queries, together (unit length each); None without a model."""
     model = get_model()
     if model is None:
         return None
-    key = text.strip()
+    keys = [text.strip() for text in texts]
+    found: dict[str, np.ndarray] = {}
     with _lock:
-        cached = _query_cache.get(key)
-        if cached is not None:
-            _query_cache.move_to_end(key)
-            return cached
-    return _batcher.vector(model, key)
+        for key in keys:
+            cached = _query_cache.get(key)
+            if cached is not None:
+                _query_cache.move_to_end(key)
+                found[key] = cached
+    missing = list(dict.fromkeys(key for key in keys if key not in found))
+    if missing:
+        found.update(zip(missing, _batcher.vectors(model, missing), strict=True))
+    return [found[key] for key in keys]
 
 
 def _query_cache_put(key: str, vector: np.ndarray) -> None:
@@ -146,15 +157,20 @@ def _query_cache_put(key: str, vector: np.ndarray) -> None:
 
 
 class _QueryBatcher:
-    """One thread embeds the queries of this process, all that wait at once in one call.
+    """One thread embeds the queries of this process, those that wait at once in one pass.
 
     One query alone costs 11.5 ms of CPU (a forward pass of small matrix products, mostly
     numpy's per-call overhead); 8 or more in one pass cost about 4 ms each (bench/README.md).
     A lone query starts at once (no waiting to fill a batch); the queries that arrive while a
-    pass runs make the next one, so a burst is embedded in a few large passes instead of one
-    pass per question, each holding the GIL in turn. The same text asked twice at once is
-    embedded once.
+    pass runs make the next one (at most `PASS_SIZE`, so the first of a burst are not kept
+    waiting for all of it), instead of one pass per question, each holding the GIL in turn. The
+    same text asked twice at once is embedded once. When a pass fails, its texts are embedded
+    one by one, so only a text that fails on its own gets the error; a caller never waits
+    longer than `QUERY_TIMEOUT` seconds.
     """
+
+    PASS_SIZE = 32
+    QUERY_TIMEOUT = 10.0
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
@@ -162,38 +178,55 @@ class _QueryBatcher:
         self._models: dict[int, SentenceEncoder] = {}
         self._thread: threading.Thread | None = None
 
-    def vector(self, model: SentenceEncoder, key: str) -> np.ndarray:
+    def vectors(self, model: SentenceEncoder, keys: list[str]) -> list[np.ndarray]:
+        """The vectors of `keys`, submitted together (one pass when they fit in one)."""
         with self._cond:
-            future = self._waiting.get((id(model), key))
-            if future is None:
-                future = self._waiting[(id(model), key)] = Future()
-                self._models[id(model)] = model
-                if self._thread is None or not self._thread.is_alive():  # also after a fork
-                    self._thread = threading.Thread(
-                        target=self._run, name="query-embedding", daemon=True
-                    )
-                    self._thread.start()
-                self._cond.notify()
-        return future.result()
+            futures = []
+            for key in keys:
+                future = self._waiting.get((id(model), key))
+                if future is None:
+                    future = self._waiting[(id(model), key)] = Future()
+                futures.append(future)
+            self._models[id(model)] = model
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="query-embedding", daemon=True
+                )
+                self._thread.start()
+            self._cond.notify()
+        return [future.result(timeout=self.QUERY_TIMEOUT) for future in futures]
 
     def _run(self) -> None:
         while True:
             with self._cond:
                 self._cond.wait_for(lambda: self._waiting)
-                waiting, self._waiting = self._waiting, {}
-                models, self._models = self._models, {}
-            for model_id, model in models.items():
-                batch = {text: f for (mid, text), f in waiting.items() if mid == model_id}
-                self._embed(model, batch)
+                taken = list(self._waiting)[: self.PASS_SIZE]
+                batch = {key: self._waiting.pop(key) for key in taken}
+                models = {model_id: self._models[model_id] for model_id, _ in taken}
+                if not self._waiting:
+                    self._models.clear()
+            try:
+                for model_id, model in models.items():
+                    texts = {text: f for (mid, text), f in batch.items() if mid == model_id}
+                    self._embed(model, texts)
+            except BaseException as exc:  # noqa: BLE001 - no caller is left waiting
+                for future in batch.values():
+                    if not future.done():
+                        future.set_exception(exc)
 
-    @staticmethod
-    def _embed(model: SentenceEncoder, batch: dict[str, Future]) -> None:
+    @classmethod
+    def _embed(cls, model: SentenceEncoder, batch: dict[str, Future]) -> None:
         texts = list(batch)
         try:
             vectors = model.encode(texts)
-        except BaseException as exc:  # noqa: BLE001 - every waiting caller gets the error
-            for future in batch.values():
-                future.set_exception(exc)
+            if len(vectors) != len(texts):
+                raise ValueError(f"the encoder gave {len(vectors)} vectors for {len(texts)} texts")
+        except Exception as exc:  # noqa: BLE001 - handed to the callers that wait for it
+            if len(texts) == 1:
+                batch[texts[0]].set_exception(exc)
+                return
+            for text, future in batch.items():  # only a text that fails alone gets the error
+                cls._embed(model, {text: future})
             return
         for text, vector in zip(texts, vectors, strict=True):
             _query_cache_put(text, vector)

@@ -201,7 +201,7 @@ def embed_texts(texts: list[str]):
     groundedness check and small prompt profile use it); None when dense search is off."""
     if not embeddings.available():
         return None
-    return [embeddings.encode_query(text) for text in texts]
+    return embeddings.encode_queries(texts)  # in one pass, not one per sentence
 
 
 def warm_up() -> dict:

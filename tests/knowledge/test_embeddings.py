@@ -176,7 +176,9 @@ def test_queries_asked_at_once_are_embedded_together_with_their_own_vectors(db, 
         threads = [threading.Thread(target=ask, args=item) for item in enumerate(asked)]
         for thread in threads:
             thread.start()
-        time.sleep(0.3)  # every question is now waiting behind the first pass
+        deadline = time.monotonic() + 5
+        while len(embeddings._batcher._waiting) < len(distinct) and time.monotonic() < deadline:
+            time.sleep(0.005)  # until every question waits behind the first pass
         hold.set()
         for thread in [first, *threads]:
             thread.join(10)
@@ -199,3 +201,32 @@ def test_an_embedding_failure_reaches_every_waiting_caller_and_the_next_query_wo
     finally:
         del model.encode
     assert embeddings.encode_query("where is my parcel?").shape == (embeddings.DIMENSIONS,)
+
+
+def test_a_text_that_fails_fails_alone_and_no_caller_waits_for_ever(db):
+    """A pass that fails is done again text by text: the others get their vectors, the bad one
+    its error; an encoder that loses a row is an error for its callers, not a wait."""
+    embeddings.reset()
+    model = embeddings.get_model()
+    real_encode = model.encode
+
+    def encode(batch, **kwargs):
+        if "poison" in batch:
+            raise ValueError("this text breaks the model")
+        return real_encode(batch, **kwargs)
+
+    model.encode = encode
+    try:
+        with pytest.raises(ValueError, match="breaks the model"):
+            embeddings.encode_queries(["where is my parcel?", "poison", "refunds?"])
+        deadline = time.monotonic() + 5  # the pass goes on after the caller got its error
+        while len(embeddings._query_cache) < 2 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert set(embeddings._query_cache) == {"where is my parcel?", "refunds?"}  # made
+        fine = embeddings.encode_queries(["where is my parcel?", "refunds?"])
+        assert [v.shape for v in fine] == [(embeddings.DIMENSIONS,)] * 2
+        model.encode = lambda batch, **kwargs: real_encode(batch, **kwargs)[:-1]  # a row lost
+        with pytest.raises(ValueError, match="vectors for"):
+            embeddings.encode_query("a question never asked before")
+    finally:
+        del model.encode
