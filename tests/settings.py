@@ -15,11 +15,6 @@ os.environ.setdefault("CHAT_INTENT_ROUTER", "")
 # Titles by the model would take scripted replies meant for the test: tests of titles turn it on.
 os.environ.setdefault("CHAT_TITLES_BY_MODEL", "false")
 os.environ.setdefault("ANALYTICS_FLUSH_MS", "0")  # recorded in place; writer tests batch
-# A Redis call that takes longer sends chat to its in-process fallback (tests/chat/
-# test_redis_outage.py sets its own). CI shares 2 cores with PostgreSQL, Redis and the browser:
-# a burst of 50 new connections on a starved machine took over 0.5 s to connect about once in
-# 100 bursts, the fallback took over mid-burst, and a test of the shared limit counted 20, not 10.
-os.environ.setdefault("REDIS_SOCKET_TIMEOUT", "3")
 
 from config.settings import *  # noqa: E402, F403
 
