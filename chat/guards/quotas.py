@@ -153,12 +153,13 @@ def daily_usage_add(
 ) -> None:
     """Add to `owner`'s counters for `day`, creating the row on first use.
 
-    Increments are `F()` updates done by the database, so concurrent charges from several
-    processes add up. When two processes create the same row at once, the unique constraint
-    refuses one, which then updates the row the other created.
+    On PostgreSQL and SQLite one upsert (`_usages_upsert`). Elsewhere, increments are `F()`
+    updates done by the database, so concurrent charges from several processes add up; when two
+    processes create the same row at once, the unique constraint refuses one, which then
+    updates the row the other created.
     """
-    if connection.vendor in ("postgresql", "sqlite"):
-        _usage_upsert(owner=owner, day=day, counts=(messages, input_tokens, output_tokens))
+    if connection.vendor in UPSERT_VENDORS:
+        _usages_upsert(owners=[owner], day=day, counts=(messages, input_tokens, output_tokens))
         return
     increments = {
         "messages": F("messages") + messages,
@@ -183,9 +184,10 @@ def daily_usage_add(
         rows.update(**increments)
 
 
+UPSERT_VENDORS = ("postgresql", "sqlite")  # INSERT ... ON CONFLICT (...) WHERE ... DO UPDATE
 _UPSERT = """
 INSERT INTO {table} (user_id, visitor_key, day, messages, input_tokens, output_tokens, updated_at)
-VALUES (%s, %s, %s, %s, %s, %s, %s)
+VALUES {rows}
 ON CONFLICT ({owner}, day) WHERE user_id IS {null} DO UPDATE SET
     messages = {table}.messages + excluded.messages,
     input_tokens = {table}.input_tokens + excluded.input_tokens,
@@ -194,18 +196,30 @@ ON CONFLICT ({owner}, day) WHERE user_id IS {null} DO UPDATE SET
 """
 
 
-def _usage_upsert(*, owner: Owner, day: date, counts: tuple[int, int, int]) -> None:
-    """One statement, whether the day's row exists or not (an UPDATE that found nothing, then
-    an INSERT in a transaction, was four round trips for each visitor's first message of the
-    day). The conflict target is the partial unique index of the owner's kind (models.py)."""
+def _usages_upsert(*, owners: list[Owner], day: date, counts: tuple[int, int, int]) -> None:
+    """Charge `owners` (all signed in, or all anonymous) in one statement, whether the day's
+    rows exist or not: an UPDATE that found nothing then an INSERT in a transaction was four
+    round trips for each visitor's first message of the day, and an anonymous visitor's charge
+    is two rows (its own and its IP network's). The conflict target is the partial unique
+    index of the owners' kind (chat/models.py), so concurrent charges add up."""
+    signed_in = owners[0].is_authenticated
+    if any(owner.is_authenticated != signed_in for owner in owners):
+        raise ValueError("one upsert charges owners of one kind: signed in, or anonymous")
     table = connection.ops.quote_name(DailyUsage._meta.db_table)
-    owner_column = "user_id" if owner.is_authenticated else "visitor_key"
     sql = _UPSERT.format(
-        table=table, owner=owner_column, null="NOT NULL" if owner.is_authenticated else "NULL"
+        table=table,
+        rows=", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(owners)),
+        owner="user_id" if signed_in else "visitor_key",
+        null="NOT NULL" if signed_in else "NULL",
     )
-    visitor_key = "" if owner.is_authenticated else owner.visitor_key
+    day_value = connection.ops.adapt_datefield_value(day)
+    now = connection.ops.adapt_datetimefield_value(timezone.now())  # as the ORM stores it
+    params = []
+    for owner in owners:
+        visitor_key = "" if signed_in else owner.visitor_key
+        params += [owner.user_id, visitor_key, day_value, *counts, now]
     with connection.cursor() as cursor:
-        cursor.execute(sql, [owner.user_id, visitor_key, day, *counts, timezone.now()])
+        cursor.execute(sql, params)
 
 
 # --- The async API the consumer and the SSE view call -------------------------------------------
@@ -247,11 +261,18 @@ def daily_usages_get(*, owners: list[Owner], day: date) -> list[Usage]:
     return [found.get(_owner_key(owner), Usage()) for owner in owners]
 
 
-def daily_usages_add(*, owners: list[Owner], day: date, **amounts: int) -> None:
-    # One UPDATE per owner: a single UPDATE for all could not tell which rows it missed (to
-    # create) without a read that races with another process creating them.
+def daily_usages_add(
+    *, owners: list[Owner], day: date, messages: int, input_tokens: int, output_tokens: int
+) -> None:
+    """Charge each of `owners` (distinct) for `day`: in one statement where the database
+    upserts and the owners are of one kind (an anonymous visitor and its IP network)."""
+    kinds = {owner.is_authenticated for owner in owners}
+    if connection.vendor in UPSERT_VENDORS and len(kinds) == 1:
+        _usages_upsert(owners=owners, day=day, counts=(messages, input_tokens, output_tokens))
+        return
     for owner in owners:
-        daily_usage_add(owner=owner, day=day, **amounts)
+        daily_usage_add(owner=owner, day=day, messages=messages, input_tokens=input_tokens,
+                        output_tokens=output_tokens)  # fmt: skip
 
 
 adaily_usage_get = db_async(daily_usage_get)

@@ -274,3 +274,22 @@ def test_a_charge_is_one_statement_whether_the_days_row_exists_or_not(db, signed
     usage = quotas.daily_usage_get(owner=owner, day=day)
     assert (usage.messages, usage.input_tokens, usage.output_tokens) == (2, 20, 6)
     assert DailyUsage.objects.count() == 1
+
+
+def test_an_anonymous_visitor_and_its_network_are_charged_in_one_statement(db):
+    from django.test.utils import CaptureQueriesContext
+
+    day = datetime(2026, 3, 2, tzinfo=UTC).date()
+    visitor, network = Owner(user_id=None, visitor_key="cookie-3"), quotas.ip_owner("192.0.2.9")
+    quotas.daily_usage_add(owner=network, day=day, messages=4, input_tokens=4, output_tokens=4)
+    with CaptureQueriesContext(connection) as queries:
+        quotas.daily_usages_add(
+            owners=[visitor, network], day=day, messages=1, input_tokens=10, output_tokens=3
+        )  # the visitor's row is new, its network's is not
+    assert len(queries) == 1
+    usages = quotas.daily_usages_get(owners=[visitor, network], day=day)
+    assert [(u.messages, u.input_tokens, u.output_tokens) for u in usages] == [
+        (1, 10, 3), (5, 14, 7)
+    ]  # fmt: skip
+    stored = DailyUsage.objects.get(visitor_key="cookie-3")
+    assert stored.updated_at is not None and stored.day == day  # read back by the ORM
