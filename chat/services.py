@@ -430,8 +430,8 @@ def _session_touch(*, session: ChatSession, first_text: str = "", now=None) -> N
         changes["title"] = Case(When(title="", then=Value(title)), default=F("title"))
         if not session.title:
             session.title = title  # as stored, unless renamed meanwhile (read back by callers)
-    if not ChatSession.objects.filter(pk=session.pk).update(**changes):
-        raise NotFound("That conversation does not exist or is not yours.")
+    if not ChatSession.objects.filter(pk=session.pk).update(**changes):  # deleted meanwhile
+        raise NotFound("That conversation was deleted. Start a new conversation to ask again.")
     session.last_activity_at = session.updated_at = now
 
 

@@ -41,6 +41,7 @@ STAMPED_MODELS = (KnowledgeBaseEntry, Service, NavigationHelp)
 
 _kb_memo: dict[str, tuple[float, str]] = {}  # database alias -> (read at, stamp)
 _kb_refreshing: dict[str, threading.Lock] = {}  # database alias -> held while one thread reads
+_kb_generation = [0]  # counts the forgets: a stamp read across one is not kept
 
 
 def kb_version() -> str:
@@ -59,8 +60,10 @@ def kb_version() -> str:
     if memo is not None and not refreshing.acquire(blocking=False):
         return memo[1]
     try:
+        generation = _kb_generation[0]
         stamp = "-".join(model_stamp(model) for model in STAMPED_MODELS)
-        _kb_memo[alias] = (time.monotonic(), stamp)
+        if generation == _kb_generation[0]:  # not forgotten (an edit) while it was read
+            _kb_memo[alias] = (time.monotonic(), stamp)
     finally:
         if memo is not None:
             refreshing.release()
@@ -71,9 +74,14 @@ def stamps_forget(*args, **kwargs) -> None:
     """Read the stamps again next time (a receiver of post_save and post_delete too): now, and
     again once the write commits (a question on another thread may read the old stamp in
     between and keep it)."""
-    _kb_memo.clear()
+    _kb_forget()
     if connection.in_atomic_block:  # in autocommit the write is already committed
-        transaction.on_commit(_kb_memo.clear)
+        transaction.on_commit(_kb_forget)
+
+
+def _kb_forget() -> None:
+    _kb_generation[0] += 1
+    _kb_memo.clear()
 
 
 def kb_cached(read: Callable[[], list]) -> Callable[[], list]:

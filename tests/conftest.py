@@ -20,9 +20,10 @@ def collected_static_files():
 
     from tests.static_files import static_collect
 
-    static_collect(
-        static_root=Path(settings.STATIC_ROOT), sources=[Path(p) for p in settings.STATICFILES_DIRS]
-    )
+    sources = [Path(p) for p in settings.STATICFILES_DIRS]
+    # The storage that minifies and hashes them too: a change there must collect again.
+    sources.append(Path(settings.BASE_DIR) / "config" / "storages.py")
+    static_collect(static_root=Path(settings.STATIC_ROOT), sources=sources)
 
 
 @pytest.fixture(autouse=True)

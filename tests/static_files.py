@@ -23,6 +23,10 @@ def collected_is_current(static_root: Path, sources: list[Path]) -> bool:
         return False
     built = manifest.stat().st_mtime
     for source in sources:
+        if source.is_file():  # a module that shapes the collected files
+            if source.stat().st_mtime > built:
+                return False
+            continue
         for folder, _, files in os.walk(source):
             if any(Path(folder, name).stat().st_mtime > built for name in files):
                 return False

@@ -138,7 +138,12 @@ class TitleQueue:
     def _thread_start(self) -> None:
         thread = threading.Thread(target=self._run, name="titles", daemon=True)
         self._threads.add(thread)
-        thread.start()
+        try:
+            thread.start()
+        except RuntimeError:  # at interpreter shutdown, or no thread to be had
+            self._threads.discard(thread)  # never counted as a worker that will come
+            log.warning("title_thread_not_started", waiting=len(self._jobs))
+            return
         if not self._exit_hooked:
             atexit.register(self.close)
             self._exit_hooked = True

@@ -173,3 +173,20 @@ def test_a_forgotten_stamp_is_never_answered_from_before_the_edit(db, monkeypatc
     stamps.stamps_forget()  # an edit
     monkeypatch.setattr(stamps, "model_stamp", lambda model: "edited")
     assert stamps.kb_version() == "edited-edited-edited"
+
+
+def test_a_stamp_read_while_an_edit_lands_is_not_kept(db, monkeypatch):
+    """The reader that read the old stamp as an edit was saved must not keep it for the whole
+    interval: the next question reads it again."""
+    stamps.stamps_forget()
+    reads = []
+
+    def edited_meanwhile(model):
+        reads.append(model)
+        if len(reads) == 1:
+            stamps.stamps_forget()  # an edit lands while this stamp is read
+        return "old" if len(reads) <= len(stamps.STAMPED_MODELS) else "new"
+
+    monkeypatch.setattr(stamps, "model_stamp", edited_meanwhile)
+    assert stamps.kb_version() == "old-old-old"  # what was read, for this question only
+    assert stamps.kb_version() == "new-new-new"
