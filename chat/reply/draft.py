@@ -13,6 +13,8 @@ from chat.live import streams
 from chat.models import ChatMessage
 from chat.providers import Usage
 
+TAIL_CHARS = 400
+
 
 @dataclass
 class Draft:
@@ -32,6 +34,7 @@ class Draft:
     cached: bool = False
     cached_sources: list[dict] | None = None
     cache_key: str = ""
+    _tail: str = field(default="", repr=False)  # the last TAIL_CHARS of the pieces (see `tail`)
     final_text: str | None = None  # what is stored when it differs from what streamed
     support: dict = field(default_factory=dict)  # the human contact offered (not a claim)
 
@@ -39,16 +42,11 @@ class Draft:
     def text(self) -> str:
         return "".join(self.pieces)
 
-    def tail(self, chars: int = 400) -> str:
-        """The end of the text so far (per-token checks need no more than this, and joining the
-        whole reply on every token would grow with its square)."""
-        kept, size = [], 0
-        for piece in reversed(self.pieces):
-            kept.append(piece)
-            size += len(piece)
-            if size >= chars:
-                break
-        return "".join(reversed(kept))
+    def tail(self, chars: int = TAIL_CHARS) -> str:
+        """The end of the text so far, up to `TAIL_CHARS` (per-token checks need no more than
+        this: kept as pieces arrive, where walking back over the pieces on every token cost
+        hundreds of steps a token)."""
+        return self._tail[-chars:]
 
     @property
     def stored_text(self) -> str:
@@ -59,6 +57,7 @@ class Draft:
         if self.ttft_ms is None:
             self.ttft_ms = streams.monotonic_ms(self.started)
         self.pieces.append(piece)
+        self._tail = (self._tail + piece)[-TAIL_CHARS:]
         return len(self.pieces) - 1
 
     def answered_by(self, provider: str, model: str, fallback_from: dict | None) -> None:
