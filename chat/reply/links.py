@@ -14,7 +14,6 @@ growing into a link, an address or a number.
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -100,34 +99,21 @@ def guard_allowed(
     texts += [str(support.get(key) or "") for key in ("url", "email", "phone")]
     urls, emails, phones = set(), set(), set()
     for chunk in texts:
-        found_urls, found_emails, found_phones = _links_in(chunk)
-        urls |= found_urls
-        emails |= found_emails
-        phones |= found_phones
+        for match in _LINK.finditer(chunk):
+            kind, value = _kind(match)
+            if kind == "email":
+                emails.add(_normal_email(value))
+            elif kind == "phone":
+                if _is_phone(value):
+                    phones.add(_digits(value))
+            elif value:
+                urls.add(_normal_url(value))
+        if chunk.startswith(("http://", "https://")):
+            urls.add(_normal_url(chunk))
     hosts = tuple(
         h.strip().lower() for h in (*site_hosts, *allowlist) if h.strip() not in ("", "*")
     )
     return _Allowed(frozenset(urls), frozenset(emails), frozenset(phones), hosts)
-
-
-@functools.lru_cache(maxsize=512)
-def _links_in(chunk: str) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
-    """The URLs, addresses and phone numbers `chunk` names, normalised. Remembered: the same
-    help-center passages come back question after question, and scanning them was a few
-    percent of a busy process's CPU."""
-    urls, emails, phones = set(), set(), set()
-    for match in _LINK.finditer(chunk):
-        kind, value = _kind(match)
-        if kind == "email":
-            emails.add(_normal_email(value))
-        elif kind == "phone":
-            if _is_phone(value):
-                phones.add(_digits(value))
-        elif value:
-            urls.add(_normal_url(value))
-    if chunk.startswith(("http://", "https://")):
-        urls.add(_normal_url(chunk))
-    return frozenset(urls), frozenset(emails), frozenset(phones)
 
 
 def _source_texts(source: Any) -> list[str]:
