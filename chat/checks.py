@@ -79,3 +79,19 @@ def check_visitor_options(app_configs, **kwargs):
             id="chat.E007",
         )
     ]
+
+
+@register()
+def check_database(app_configs, **kwargs):
+    """Concierge runs on SQLite or PostgreSQL: quota charges are upserts on partial unique
+    indexes (`INSERT ... ON CONFLICT ... WHERE`), which other databases write otherwise."""
+    engine = settings.DATABASES["default"]["ENGINE"]
+    if engine in ("django.db.backends.sqlite3", "django.db.backends.postgresql"):
+        return []
+    return [
+        Error(
+            f"DATABASE_URL names a database Concierge does not run on ({engine}).",
+            hint="Use PostgreSQL (postgres://...) or SQLite (the default).",
+            id="chat.E008",
+        )
+    ]

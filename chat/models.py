@@ -127,7 +127,7 @@ class DailyUsage(models.Model):
     """What one user or anonymous visitor used on one local day; the daily quotas read it.
 
     `day` is the date in the owner's time zone when the usage happened. Counters only grow,
-    added by the database itself (an upsert, or `F()` increments: chat/guards/quotas.py), so
+    added by the database itself (an upsert: chat/guards/usage.py), so
     concurrent replies never lose a charge.
     """
 

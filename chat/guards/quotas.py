@@ -24,15 +24,18 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import structlog
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Q
-from django.utils import timezone
 
 from chat.config import limit
 from chat.db import db_async
 from chat.guards.limits import ip_network_key
+from chat.guards.usage import (  # noqa: F401 - the storage side, as callers import it
+    Usage,
+    daily_usage_add,
+    daily_usage_get,
+    daily_usages_add,
+    daily_usages_get,
+)
 from chat.identity import Owner
-from chat.models import DailyUsage
 
 log = structlog.get_logger(__name__)
 
@@ -59,13 +62,6 @@ class Quota:
 
 
 UNLIMITED = Quota(messages=0, input_tokens=0, output_tokens=0)
-
-
-@dataclass(frozen=True)
-class Usage:
-    messages: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
 
 
 @dataclass(frozen=True)
@@ -129,99 +125,6 @@ def local_day(*, now: datetime, tz: str | None) -> Day:
     return Day(date=today, resets_at=midnight.astimezone(UTC))
 
 
-# --- Sync ORM: read and write one owner's row for one day ---------------------------------------
-
-
-def _owner_lookup(owner: Owner) -> dict:
-    if owner.is_authenticated:
-        return {"user_id": owner.user_id}
-    return {"user__isnull": True, "visitor_key": owner.visitor_key}
-
-
-def daily_usage_get(*, owner: Owner, day: date) -> Usage:
-    """What `owner` used on `day` (zeros when nothing was charged)."""
-    row = (
-        DailyUsage.objects.filter(day=day, **_owner_lookup(owner))
-        .values("messages", "input_tokens", "output_tokens")
-        .first()
-    )
-    return Usage(**row) if row else Usage()
-
-
-def daily_usage_add(
-    *, owner: Owner, day: date, messages: int, input_tokens: int, output_tokens: int
-) -> None:
-    """Add to `owner`'s counters for `day`, creating the row on first use.
-
-    On PostgreSQL and SQLite one upsert (`_usages_upsert`). Elsewhere, increments are `F()`
-    updates done by the database, so concurrent charges from several processes add up; when two
-    processes create the same row at once, the unique constraint refuses one, which then
-    updates the row the other created.
-    """
-    if connection.vendor in UPSERT_VENDORS:
-        _usages_upsert(owners=[owner], day=day, counts=(messages, input_tokens, output_tokens))
-        return
-    increments = {
-        "messages": F("messages") + messages,
-        "input_tokens": F("input_tokens") + input_tokens,
-        "output_tokens": F("output_tokens") + output_tokens,
-        "updated_at": timezone.now(),
-    }
-    rows = DailyUsage.objects.filter(day=day, **_owner_lookup(owner))
-    if rows.update(**increments):
-        return
-    try:
-        with transaction.atomic():
-            DailyUsage.objects.create(
-                user_id=owner.user_id,
-                visitor_key="" if owner.is_authenticated else owner.visitor_key,
-                day=day,
-                messages=messages,
-                input_tokens=input_tokens,
-                output_tokens=output_tokens,
-            )
-    except IntegrityError:
-        rows.update(**increments)
-
-
-UPSERT_VENDORS = ("postgresql", "sqlite")  # INSERT ... ON CONFLICT (...) WHERE ... DO UPDATE
-_UPSERT = """
-INSERT INTO {table} (user_id, visitor_key, day, messages, input_tokens, output_tokens, updated_at)
-VALUES {rows}
-ON CONFLICT ({owner}, day) WHERE user_id IS {null} DO UPDATE SET
-    messages = {table}.messages + excluded.messages,
-    input_tokens = {table}.input_tokens + excluded.input_tokens,
-    output_tokens = {table}.output_tokens + excluded.output_tokens,
-    updated_at = excluded.updated_at
-"""
-
-
-def _usages_upsert(*, owners: list[Owner], day: date, counts: tuple[int, int, int]) -> None:
-    """Charge `owners` (all signed in, or all anonymous) in one statement, whether the day's
-    rows exist or not: an UPDATE that found nothing then an INSERT in a transaction was four
-    round trips for each visitor's first message of the day, and an anonymous visitor's charge
-    is two rows (its own and its IP network's). The conflict target is the partial unique
-    index of the owners' kind (chat/models.py), so concurrent charges add up."""
-    signed_in = owners[0].is_authenticated
-    if any(owner.is_authenticated != signed_in for owner in owners):
-        raise ValueError("one upsert charges owners of one kind: signed in, or anonymous")
-    table = connection.ops.quote_name(DailyUsage._meta.db_table)
-    sql = _UPSERT.format(
-        table=table,
-        rows=", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(owners)),
-        owner="user_id" if signed_in else "visitor_key",
-        null="NOT NULL" if signed_in else "NULL",
-    )
-    day_value = connection.ops.adapt_datefield_value(day)
-    now = connection.ops.adapt_datetimefield_value(timezone.now())  # as the ORM stores it
-    params = []
-    for owner in owners:
-        visitor_key = "" if signed_in else owner.visitor_key
-        params += [owner.user_id, visitor_key, day_value, *counts, now]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-
-
 # --- The async API the consumer and the SSE view call -------------------------------------------
 
 
@@ -234,45 +137,6 @@ def _refusal(*, quota: Quota, used: Usage, estimated_input_tokens: int) -> str:
     if quota.input_tokens and estimated_input_tokens > quota.input_tokens - used.input_tokens:
         return "input_tokens"
     return ""
-
-
-def _owner_key(owner: Owner) -> tuple[int | None, str]:
-    return (owner.user_id, "") if owner.is_authenticated else (None, owner.visitor_key)
-
-
-def _owners_match(owners: list[Owner]) -> Q:
-    match = Q()
-    for owner in owners:
-        match |= Q(**_owner_lookup(owner))
-    return match
-
-
-def daily_usages_get(*, owners: list[Owner], day: date) -> list[Usage]:
-    """What each of `owners` used on `day`, in one trip to the database."""
-    if len(owners) == 1:
-        return [daily_usage_get(owner=owners[0], day=day)]
-    rows = DailyUsage.objects.filter(_owners_match(owners), day=day).values(
-        "user_id", "visitor_key", "messages", "input_tokens", "output_tokens"
-    )
-    found = {}
-    for row in rows:
-        user_id, visitor_key = row.pop("user_id"), row.pop("visitor_key")
-        found[(user_id, "") if user_id is not None else (None, visitor_key)] = Usage(**row)
-    return [found.get(_owner_key(owner), Usage()) for owner in owners]
-
-
-def daily_usages_add(
-    *, owners: list[Owner], day: date, messages: int, input_tokens: int, output_tokens: int
-) -> None:
-    """Charge each of `owners` (distinct) for `day`: in one statement where the database
-    upserts and the owners are of one kind (an anonymous visitor and its IP network)."""
-    kinds = {owner.is_authenticated for owner in owners}
-    if connection.vendor in UPSERT_VENDORS and len(kinds) == 1:
-        _usages_upsert(owners=owners, day=day, counts=(messages, input_tokens, output_tokens))
-        return
-    for owner in owners:
-        daily_usage_add(owner=owner, day=day, messages=messages, input_tokens=input_tokens,
-                        output_tokens=output_tokens)  # fmt: skip
 
 
 adaily_usage_get = db_async(daily_usage_get)

@@ -112,3 +112,11 @@ def test_visitor_options_outside_the_sampling_ones_are_refused(settings):
 
     assert ids(errors) == ["chat.E007"]
     assert "n, logit_bias" in errors[0].msg and "top_p" in errors[0].hint
+
+
+def test_a_database_other_than_sqlite_or_postgresql_is_e008(settings, monkeypatch):
+    from chat.checks import check_database
+
+    assert check_database(None) == []  # the database the tests run on
+    monkeypatch.setitem(settings.DATABASES["default"], "ENGINE", "django.db.backends.mysql")
+    assert ids(check_database(None)) == ["chat.E008"]
