@@ -174,20 +174,15 @@ class _QueryBatcher:
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
-        self._waiting: dict[tuple[int, str], Future] = {}  # (model id, text) -> its vector
-        self._models: dict[int, SentenceEncoder] = {}
+        self._waiting: dict[str, Future] = {}  # text -> its vector
+        self._model: SentenceEncoder | None = None  # the process's (reloaded only by tests)
         self._thread: threading.Thread | None = None
 
     def vectors(self, model: SentenceEncoder, keys: list[str]) -> list[np.ndarray]:
         """The vectors of `keys`, submitted together (one pass when they fit in one)."""
         with self._cond:
-            futures = []
-            for key in keys:
-                future = self._waiting.get((id(model), key))
-                if future is None:
-                    future = self._waiting[(id(model), key)] = Future()
-                futures.append(future)
-            self._models[id(model)] = model
+            futures = [self._waiting.setdefault(key, Future()) for key in keys]
+            self._model = model
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(
                     target=self._run, name="query-embedding", daemon=True
@@ -202,13 +197,9 @@ class _QueryBatcher:
                 self._cond.wait_for(lambda: self._waiting)
                 taken = list(self._waiting)[: self.PASS_SIZE]
                 batch = {key: self._waiting.pop(key) for key in taken}
-                models = {model_id: self._models[model_id] for model_id, _ in taken}
-                if not self._waiting:
-                    self._models.clear()
+                model = self._model
             try:
-                for model_id, model in models.items():
-                    texts = {text: f for (mid, text), f in batch.items() if mid == model_id}
-                    self._embed(model, texts)
+                self._embed(model, batch)
             except BaseException as exc:  # noqa: BLE001 - no caller is left waiting
                 for future in batch.values():
                     if not future.done():
