@@ -90,10 +90,6 @@ def message_reply(*, user_message: ChatMessage) -> ChatMessage | None:
     return user_message.replies.order_by("-created_at").first()
 
 
-def message_last_user(*, session: ChatSession) -> ChatMessage | None:
-    return session.messages.filter(role=ChatMessage.Role.USER).order_by("-created_at").first()
-
-
 def message_streaming(*, session: ChatSession) -> ChatMessage | None:
     """The reply being generated in a session, if any."""
     return session.messages.filter(status=ChatMessage.Status.STREAMING).last()
@@ -104,10 +100,6 @@ def message_in_session(*, session: ChatSession, message_id) -> ChatMessage | Non
         return session.messages.filter(id=message_id).first()
     except (ValueError, TypeError, ValidationError):
         return None
-
-
-def session_has_streaming(*, session: ChatSession) -> bool:
-    return session.messages.filter(status=ChatMessage.Status.STREAMING).exists()
 
 
 def message_serialize(message: ChatMessage) -> dict:
@@ -249,8 +241,8 @@ def exchange_previous(
 
 
 def regenerate_seen(*, session: ChatSession) -> tuple[ChatMessage | None, ChatMessage | None]:
-    """In one read: the conversation's last question, with its conversation's row (as
-    `message_last_user` would say), and the reply being written (as `message_streaming`)."""
+    """In one read: the conversation's last question, with its conversation's row, and the
+    reply being written (as `message_streaming` would say)."""
     last_question = (
         session.messages.filter(role=ChatMessage.Role.USER).order_by("-created_at").values("id")
     )[:1]
@@ -290,7 +282,6 @@ asession_get = db_async(session_get)
 amessage_for_replay = db_async(message_for_replay)
 amessage_history_serialized = db_async(message_history_serialized)
 amessage_streaming = db_async(message_streaming)
-amessage_last_user = db_async(message_last_user)
 amessage_in_session = db_async(message_in_session)
 aregenerate_seen = db_async(regenerate_seen)
 
