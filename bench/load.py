@@ -639,6 +639,25 @@ def env_pairs(text: str) -> dict:
 
 
 # --- a whole variant -------------------------------------------------------------------------
+async def burst_row(label: str, site: Site, config: Config, args, upstream: int, n: int) -> dict:
+    """N direct streams, then N visitors at once through the site (profiled if asked)."""
+    burst = Burst(n)
+    await burst_direct(upstream, n, burst)
+    await asyncio.sleep(0.5)
+    profiler = None
+    if args.profile and config.name == "pg" and n in args.profile_at:
+        out = Path(args.profile) / f"{config.name}-{label}-{n}.txt"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        profiler = Profiler(site.pids[0], out, args.dump_every, args.profile_gil)
+    await burst_through(site.ports, site.pids, n, burst, profiler)
+    row = burst.row()
+    if profiler:
+        row["profile"] = str(profiler.out)
+    log(f"[{config.name}/{label}] n={n}", json.dumps(row))
+    await asyncio.sleep(1.0)
+    return row
+
+
 async def variant_run(label: str, tree: Path, config: Config, args, upstream: int,
                       extra_env: dict) -> dict:  # fmt: skip
     if config.name == "pg":
@@ -655,24 +674,9 @@ async def variant_run(label: str, tree: Path, config: Config, args, upstream: in
         await visitors_close(warm)
         # A second question on a warm process: what one visitor alone waits.
         result["rss_warm_mb"] = round(sum(rss_mb(p) for p in site.pids), 1)
-        bursts = []
-        for n in args.concurrency:
-            burst = Burst(n)
-            await burst_direct(upstream, n, burst)
-            await asyncio.sleep(0.5)
-            profiler = None
-            if args.profile and config.name == "pg" and n in args.profile_at:
-                out = Path(args.profile) / f"{config.name}-{label}-{n}.txt"
-                out.parent.mkdir(parents=True, exist_ok=True)
-                profiler = Profiler(site.pids[0], out, args.dump_every, args.profile_gil)
-            await burst_through(site.ports, site.pids, n, burst, profiler)
-            row = burst.row()
-            if profiler:
-                row["profile"] = str(profiler.out)
-            bursts.append(row)
-            log(f"[{config.name}/{label}] n={n}", json.dumps(row))
-            await asyncio.sleep(1.0)
-        result["bursts"] = bursts
+        result["bursts"] = [
+            await burst_row(label, site, config, args, upstream, n) for n in args.concurrency
+        ]
         result["rss_after_bursts_mb"] = round(sum(rss_mb(p) for p in site.pids), 1)
         extras = not args.extras_variants or label in args.extras_variants.split(",")
         if args.sustained and extras:
@@ -764,6 +768,25 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
+def variants_of(args) -> list[tuple[str, Path, dict]]:
+    """(label, exported tree, extra environment) of each variant the arguments ask for."""
+    variants = [("after", tree_export("after"), {})]
+    if args.baseline:  # the whole tree as it was at that revision, with its own settings
+        variants.insert(0, ("baseline", tree_export("baseline", args.baseline), {}))
+    if args.before:
+        variants.insert(
+            0, ("before", before_tree(args.before),
+                {"DATABASE_POOL": "false", "DATABASE_CONN_MAX_AGE": "0"}),
+        )  # fmt: skip
+    if args.proposed or args.proposed_env:
+        patches = [p for p in args.proposed.split(",") if p]
+        tree = proposed_tree(patches) if patches else tree_export("proposed")
+        variants.append(("proposed", tree, env_pairs(args.proposed_env)))
+    if args.variants:
+        variants = [v for v in variants if v[0] in args.variants.split(",")]
+    return variants
+
+
 async def main_async(args) -> dict:
     WORK.mkdir(parents=True, exist_ok=True)
     upstream_proc, upstream = upstream_start(args)
@@ -771,20 +794,7 @@ async def main_async(args) -> dict:
     started = time.time()
     load_start = load_average()
     try:
-        variants = [("after", tree_export("after"), {})]
-        if args.baseline:  # the whole tree as it was at that revision, with its own settings
-            variants.insert(0, ("baseline", tree_export("baseline", args.baseline), {}))
-        if args.before:
-            variants.insert(
-                0, ("before", before_tree(args.before),
-                    {"DATABASE_POOL": "false", "DATABASE_CONN_MAX_AGE": "0"}),
-            )  # fmt: skip
-        if args.proposed or args.proposed_env:
-            patches = [p for p in args.proposed.split(",") if p]
-            tree = proposed_tree(patches) if patches else tree_export("proposed")
-            variants.append(("proposed", tree, env_pairs(args.proposed_env)))
-        if args.variants:
-            variants = [v for v in variants if v[0] in args.variants.split(",")]
+        variants = variants_of(args)
         for name in [c for c in args.configs.split(",") if c]:
             sqlite_path = WORK / "sqlite" / "bench.sqlite3"
             sqlite_path.parent.mkdir(parents=True, exist_ok=True)

@@ -147,8 +147,13 @@ async def _ask_all(args) -> dict:
         await ask(i)
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     await ws.disconnect()
-    n = args.questions
-    c = counter.counts
+    return _figures(counter.counts, questions=args.questions, cpu=cpu, wall=wall)
+
+
+def _figures(c: dict, *, questions: int, cpu: float, wall: float) -> dict:
+    """Per question: CPU and wall time, statements and round trips (BEGIN and COMMIT count as
+    one each), before the model is called and in all."""
+    n = questions
 
     def per(*keys: str) -> float:
         return round(sum(c.get(k, 0) for k in keys) / n, 2)
