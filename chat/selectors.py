@@ -81,15 +81,6 @@ def message_history(
     return newest_first[::-1]
 
 
-def message_by_client_id(*, session: ChatSession, client_id: str) -> ChatMessage | None:
-    return session.messages.filter(client_id=client_id).first()
-
-
-def message_reply(*, user_message: ChatMessage) -> ChatMessage | None:
-    """The latest assistant reply to a user message."""
-    return user_message.replies.order_by("-created_at").first()
-
-
 def message_streaming(*, session: ChatSession) -> ChatMessage | None:
     """The reply being generated in a session, if any."""
     return session.messages.filter(status=ChatMessage.Status.STREAMING).last()
@@ -156,12 +147,12 @@ def reply_material(*, question_id, owner: Owner) -> ReplyMaterial:
         question=question,
         session=question.session,
         history=message_history_before(question=question),
-        owner=owner,
+        asker=asker_for(owner),
     )
 
 
 def reply_material_of(
-    *, question: ChatMessage, session: ChatSession, history: list[tuple[str, str]], owner: Owner
+    *, question: ChatMessage, session: ChatSession, history: list[tuple[str, str]], asker: Asker
 ) -> ReplyMaterial:
     """The material of a question whose rows the caller holds (just stored, or just read)."""
     return ReplyMaterial(
@@ -171,7 +162,7 @@ def reply_material_of(
         session_model=session.model,
         session_options=session.generation_options,
         escalated=session.escalated,
-        asker=asker_for(owner),
+        asker=asker,
     )
 
 
@@ -222,8 +213,7 @@ def exchange_previous(
     *, session: ChatSession, client_id: str
 ) -> tuple[ChatMessage | None, ChatMessage | None, ChatMessage | None]:
     """In one read: the question stored with `client_id` and its latest reply, else the reply
-    being written in the conversation (as `message_by_client_id`, `message_reply` and
-    `message_streaming` would say)."""
+    being written in the conversation (as `message_streaming` would say)."""
     rows = list(
         session.messages.filter(
             Q(client_id=client_id)

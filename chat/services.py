@@ -195,10 +195,23 @@ def exchange_begin(
         if new:
             session._state.adding = True  # rolled back with the rest
             raise
-        previous = selectors.message_by_client_id(session=session, client_id=client_id)
-        if previous is None:
-            raise
-        return Exchange(previous, _reply_or_fail(previous), created=False)
+        previous, _ = exchange_previous(session=session, client_id=client_id)
+        if previous is None:  # deleted since it was seen
+            raise NotFound("That message was deleted meanwhile. Send it again.") from None
+        return previous
+
+
+def exchange_previous(
+    *, session: ChatSession, client_id: str
+) -> tuple[Exchange | None, ChatMessage | None]:
+    """The exchange of a client id stored before (else None), and, when there is none, the
+    reply being written in the conversation (else None): one read."""
+    question, reply, streaming = selectors.exchange_previous(session=session, client_id=client_id)
+    if question is None:
+        return None, streaming
+    if reply is None:
+        raise NotFound("That message was already answered and its reply deleted.")
+    return Exchange(question, reply, created=False), None
 
 
 class _SeenBefore(Exception):
@@ -213,7 +226,7 @@ def _exchange_store(
     history and the conversation's values), one insert of both messages."""
     now = timezone.now()
     if session._state.adding:  # a new conversation: nobody else can see it, nothing to check
-        session.title = session.title or _title_from(text)
+        session.title = session.title or title_from_words(text)
         session.last_activity_at = now
         session.save(force_insert=True)
         history: list[tuple[str, str]] = []
@@ -412,13 +425,6 @@ def _reply_new(
     )
 
 
-def _reply_or_fail(question: ChatMessage) -> ChatMessage:
-    reply = selectors.message_reply(user_message=question)
-    if reply is None:  # a question whose reply was deleted by its owner
-        raise NotFound("That message was already answered and its reply deleted.")
-    return reply
-
-
 def _session_touch(*, session: ChatSession, first_text: str = "", now=None) -> None:
     """One UPDATE (which locks the row until the transaction ends). Only an untitled
     conversation takes its first question as title: a rename made elsewhere in the meantime
@@ -426,7 +432,7 @@ def _session_touch(*, session: ChatSession, first_text: str = "", now=None) -> N
     now = now or timezone.now()
     changes: dict[str, Any] = {"last_activity_at": now, "updated_at": now}
     if first_text:
-        title = _title_from(first_text)
+        title = title_from_words(first_text)
         changes["title"] = Case(When(title="", then=Value(title)), default=F("title"))
         if not session.title:
             session.title = title  # as stored, unless renamed meanwhile (read back by callers)
@@ -435,14 +441,13 @@ def _session_touch(*, session: ChatSession, first_text: str = "", now=None) -> N
     session.last_activity_at = session.updated_at = now
 
 
-def _title_from(text: str) -> str:
+def title_from_words(text: str) -> str:
+    """The first words of a question: a conversation's title until the model writes one."""
     line = " ".join(text.split())
     return line if len(line) <= TITLE_LENGTH else line[: TITLE_LENGTH - 1].rstrip() + "…"
 
 
 asession_open = db_async(session_open)
 asession_rate = db_async(session_rate)
-aexchange_begin = db_async(exchange_begin)
-areply_regenerate = db_async(reply_regenerate)
 areply_store = db_async(reply_store)
 amessage_interrupt_orphan = db_async(message_interrupt_orphan)

@@ -97,7 +97,7 @@ async def ask(*, visit: Visit, session: ChatSession | None, incoming: MessageIn)
     try:
         exchange, streaming = None, None
         if session is not None:  # one trip: the same client id seen before, a reply running
-            exchange, streaming = await _previous(session, incoming.client_id)
+            exchange, streaming = await _previous(session=session, client_id=incoming.client_id)
         if exchange is None:
             if incoming.universe:
                 universe_get(incoming.universe, visit.asker)  # unknown or not theirs: refused
@@ -106,7 +106,7 @@ async def ask(*, visit: Visit, session: ChatSession | None, incoming: MessageIn)
             await _check_limits(visit, text=incoming.text)
             if session is None:  # stored with the question, in the same transaction
                 session = services.session_new(owner=visit.owner)
-            exchange, material = await _begin(session, incoming, visit.owner)
+            exchange, material = await _begin(session, incoming, visit.asker)
     except ChatError as exc:
         exc.reply_to = incoming.client_id
         raise
@@ -130,7 +130,7 @@ async def regenerate(*, visit: Visit, session: ChatSession) -> AsyncIterator[dic
         raise NotFound("There is no question to answer again in this conversation.")
     await _refuse_if_busy(streaming)
     await _check_limits(visit, text=question.text)
-    exchange, material = await _regenerate_begin(session, visit.owner)
+    exchange, material = await _regenerate_begin(session, visit.asker)
     request = _request(
         visit,
         session,
@@ -273,21 +273,8 @@ async def _refuse_if_busy(streaming: ChatMessage | None) -> None:
         raise Busy("A reply is still being written in this conversation. Wait or press stop.")
 
 
-def _exchange_previous(
-    session: ChatSession, client_id: str
-) -> tuple[services.Exchange | None, ChatMessage | None]:
-    """The exchange of a client id seen before (else None), and the reply being written in the
-    conversation (else None)."""
-    question, reply, streaming = selectors.exchange_previous(session=session, client_id=client_id)
-    if question is None:
-        return None, streaming
-    if reply is None:
-        raise NotFound("That message was already answered and its reply deleted.")
-    return services.Exchange(question, reply, created=False), None
-
-
 def _exchange_begin(
-    session: ChatSession, incoming: MessageIn, owner: Owner
+    session: ChatSession, incoming: MessageIn, asker: Asker
 ) -> tuple[services.Exchange, selectors.ReplyMaterial | None]:
     """Store the question; with a new one, what its reply is built from, read with it (the
     reply need not read again the rows just written)."""
@@ -307,18 +294,18 @@ def _exchange_begin(
     if not exchange.created or exchange.history is None:
         return exchange, None
     return exchange, selectors.reply_material_of(
-        question=exchange.question, session=session, history=exchange.history, owner=owner
+        question=exchange.question, session=session, history=exchange.history, asker=asker
     )
 
 
 def _reply_regenerate(
-    session: ChatSession, owner: Owner
+    session: ChatSession, asker: Asker
 ) -> tuple[services.Exchange, selectors.ReplyMaterial]:
     """Start the new reply, with what it is built from, read with it."""
     exchange = services.reply_regenerate(session=session)
     question = exchange.question
     return exchange, selectors.reply_material_of(
-        question=question, session=question.session, history=exchange.history, owner=owner
+        question=question, session=question.session, history=exchange.history, asker=asker
     )
 
 
@@ -329,7 +316,7 @@ def _reply_in_session(session: ChatSession, message_id) -> ChatMessage:
     return reply
 
 
-_previous = db_async(_exchange_previous)
+_previous = db_async(services.exchange_previous)
 _begin = db_async(_exchange_begin)
 _regenerate_begin = db_async(_reply_regenerate)
 _reply_in = db_async(_reply_in_session)

@@ -34,7 +34,7 @@ class Draft:
     cached: bool = False
     cached_sources: list[dict] | None = None
     cache_key: str = ""
-    _tail: str = field(default="", repr=False)  # the last TAIL_CHARS of the pieces (see `tail`)
+    _tail: str = field(default="", init=False, repr=False)  # the last TAIL_CHARS (see `tail`)
     final_text: str | None = None  # what is stored when it differs from what streamed
     support: dict = field(default_factory=dict)  # the human contact offered (not a claim)
 
@@ -45,7 +45,9 @@ class Draft:
     def tail(self, chars: int = TAIL_CHARS) -> str:
         """The end of the text so far, up to `TAIL_CHARS` (per-token checks need no more than
         this: kept as pieces arrive, where walking back over the pieces on every token cost
-        hundreds of steps a token)."""
+        hundreds of steps a token). At most `TAIL_CHARS`: asking for more is a mistake."""
+        if chars > TAIL_CHARS:
+            raise ValueError(f"the draft keeps its last {TAIL_CHARS} characters, not {chars}")
         return self._tail[-chars:]
 
     @property

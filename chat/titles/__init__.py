@@ -29,7 +29,7 @@ from chat.models import ChatMessage, ChatSession
 from chat.providers import GenerationOptions, PromptMessage, ProviderError, get_provider
 from chat.reply.choice import ModelChoice, choice_resolve
 from chat.reply.generation import provider_for
-from chat.services import TITLE_LENGTH, session_title_set
+from chat.services import TITLE_LENGTH, session_title_set, title_from_words
 from chat.signals import FinishedReply, reply_finished, reply_in_flight
 from chat.titles.queue import TitleJob, TitleQueue
 
@@ -41,12 +41,6 @@ INSTRUCTION = (
     "Write a title of at most six words for the conversation below, in the language of the "
     "question. Answer with the title only: no quotes, no full stop."
 )
-
-
-def title_from_words(text: str) -> str:
-    """The first words of a question, as the conversation's fallback title."""
-    line = " ".join(text.split())
-    return line if len(line) <= TITLE_LENGTH else line[: TITLE_LENGTH - 1].rstrip() + "…"
 
 
 def title_clean(raw: str) -> str:

@@ -16,6 +16,8 @@ import pytest
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.utils import CursorWrapper
 
+from chat.identity import asker_for
+
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
 # A second question in a conversation: before the model is called, and in all (its finish
@@ -280,7 +282,10 @@ def test_the_exchange_brings_what_the_reply_would_read(visitor_owner):
     )  # fmt: skip
     exchange = services.exchange_begin(session=session, client_id="c-last", text="Last?")
     carried = selectors.reply_material_of(
-        question=exchange.question, session=session, history=exchange.history, owner=visitor_owner
+        question=exchange.question,
+        session=session,
+        history=exchange.history,
+        asker=asker_for(visitor_owner),
     )
     read = selectors.reply_material(question_id=exchange.question.id, owner=visitor_owner)
     assert len(carried.history) == selectors.HISTORY_MESSAGES
