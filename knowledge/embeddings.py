@@ -22,6 +22,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 
 import numpy as np
 import structlog
@@ -131,7 +132,8 @@ def encode_query(text: str) -> np.ndarray | None:
 
 
 def encode_queries(texts: Sequence[str]) -> list[np.ndarray] | None:
-    """Embed several queries, together (unit length each); None without a model."""
+    """Embed several queries, together (unit length each); None without a model, or when the
+    model did not answer within `_QueryBatcher.QUERY_TIMEOUT` (the callers search lexically)."""
     model = get_model()
     if model is None:
         return None
@@ -145,7 +147,11 @@ def encode_queries(texts: Sequence[str]) -> list[np.ndarray] | None:
                 found[key] = cached
     missing = list(dict.fromkeys(key for key in keys if key not in found))
     if missing:
-        found.update(zip(missing, _batcher.vectors(model, missing), strict=True))
+        try:
+            found.update(zip(missing, _batcher.vectors(model, missing), strict=True))
+        except FutureTimeout:  # a pass stuck: search runs lexically rather than fail
+            log.warning("query_embedding_timeout", texts=len(missing))
+            return None
     return [found[key] for key in keys]
 
 
@@ -166,7 +172,7 @@ class _QueryBatcher:
     waiting for all of it), instead of one pass per question, each holding the GIL in turn. The
     same text asked twice at once is embedded once. When a pass fails, its texts are embedded
     one by one, so only a text that fails on its own gets the error; a caller never waits
-    longer than `QUERY_TIMEOUT` seconds.
+    longer than `QUERY_TIMEOUT` seconds (then `encode_queries` answers None: lexical search).
     """
 
     PASS_SIZE = 32
@@ -175,13 +181,16 @@ class _QueryBatcher:
     def __init__(self) -> None:
         self._cond = threading.Condition()
         self._waiting: dict[str, Future] = {}  # text -> its vector
+        self._running: dict[str, Future] = {}  # the pass being embedded (asked again: joined)
         self._model: SentenceEncoder | None = None  # the process's (reloaded only by tests)
         self._thread: threading.Thread | None = None
 
     def vectors(self, model: SentenceEncoder, keys: list[str]) -> list[np.ndarray]:
         """The vectors of `keys`, submitted together (one pass when they fit in one)."""
         with self._cond:
-            futures = [self._waiting.setdefault(key, Future()) for key in keys]
+            futures = [
+                self._running.get(key) or self._waiting.setdefault(key, Future()) for key in keys
+            ]
             self._model = model
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(
@@ -196,7 +205,7 @@ class _QueryBatcher:
             with self._cond:
                 self._cond.wait_for(lambda: self._waiting)
                 taken = list(self._waiting)[: self.PASS_SIZE]
-                batch = {key: self._waiting.pop(key) for key in taken}
+                batch = self._running = {key: self._waiting.pop(key) for key in taken}
                 model = self._model
             try:
                 self._embed(model, batch)
@@ -204,6 +213,9 @@ class _QueryBatcher:
                 for future in batch.values():
                     if not future.done():
                         future.set_exception(exc)
+            finally:
+                with self._cond:
+                    self._running = {}
 
     @classmethod
     def _embed(cls, model: SentenceEncoder, batch: dict[str, Future]) -> None:

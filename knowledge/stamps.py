@@ -42,6 +42,7 @@ STAMPED_MODELS = (KnowledgeBaseEntry, Service, NavigationHelp)
 _kb_memo: dict[str, tuple[float, str]] = {}  # database alias -> (read at, stamp)
 _kb_refreshing: dict[str, threading.Lock] = {}  # database alias -> held while one thread reads
 _kb_generation = [0]  # counts the forgets: a stamp read across one is not kept
+_kb_lock = threading.Lock()  # the generation and the memo's store change together
 
 
 def kb_version() -> str:
@@ -62,8 +63,9 @@ def kb_version() -> str:
     try:
         generation = _kb_generation[0]
         stamp = "-".join(model_stamp(model) for model in STAMPED_MODELS)
-        if generation == _kb_generation[0]:  # not forgotten (an edit) while it was read
-            _kb_memo[alias] = (time.monotonic(), stamp)
+        with _kb_lock:  # against a forget between the check and the store
+            if generation == _kb_generation[0]:  # not forgotten (an edit) while it was read
+                _kb_memo[alias] = (time.monotonic(), stamp)
     finally:
         if memo is not None:
             refreshing.release()
@@ -80,8 +82,9 @@ def stamps_forget(*args, **kwargs) -> None:
 
 
 def _kb_forget() -> None:
-    _kb_generation[0] += 1
-    _kb_memo.clear()
+    with _kb_lock:
+        _kb_generation[0] += 1
+        _kb_memo.clear()
 
 
 def kb_cached(read: Callable[[], list]) -> Callable[[], list]:

@@ -171,7 +171,8 @@ def test_queries_asked_at_once_are_embedded_together_with_their_own_vectors(db, 
     try:
         first = threading.Thread(target=ask, args=(-1, "hi"))
         first.start()
-        while not passes:
+        deadline = time.monotonic() + 5
+        while not passes and time.monotonic() < deadline:
             time.sleep(0.005)
         threads = [threading.Thread(target=ask, args=item) for item in enumerate(asked)]
         for thread in threads:
@@ -230,3 +231,25 @@ def test_a_text_that_fails_fails_alone_and_no_caller_waits_for_ever(db):
             embeddings.encode_query("a question never asked before")
     finally:
         del model.encode
+
+
+def test_a_stuck_pass_makes_search_lexical_after_the_timeout_not_fail(db, monkeypatch):
+    """A text asked again while its pass runs joins that pass; a pass that does not end within
+    the timeout answers None (the callers' lexical fallback), not an exception."""
+    embeddings.reset()
+    model = embeddings.get_model()
+    monkeypatch.setattr(embeddings._QueryBatcher, "QUERY_TIMEOUT", 0.3)
+    release, calls = threading.Event(), []
+
+    def stuck(batch, **kwargs):
+        calls.append(list(batch))
+        release.wait(5)
+        raise RuntimeError("gave up")
+
+    monkeypatch.setattr(model, "encode", stuck)
+    try:
+        assert embeddings.encode_query("where is my parcel?") is None
+        assert embeddings.encode_query("where is my parcel?") is None  # still in that pass
+        assert calls == [["where is my parcel?"]]
+    finally:
+        release.set()
