@@ -9,7 +9,7 @@ The others arrive on the event loop and only bump Prometheus metrics.
 from __future__ import annotations
 
 from analytics import metrics
-from analytics.services.recording import EscalationEvent, RatingEvent, ReplyEvent
+from analytics.services.events import EscalationEvent, RatingEvent, ReplyEvent
 from analytics.services.writer import writer_put
 
 

@@ -20,7 +20,7 @@ from analytics import metrics
 from analytics.forms import FilterForm
 from analytics.selectors import dashboard as figures
 from analytics.selectors.export import KINDS, achunks, export_chunks
-from analytics.services.recording import RESOLVED_DEFINITION
+from analytics.services.events import RESOLVED_DEFINITION
 
 PERMISSION = "analytics.view_dashboard"
 LOOPBACK = frozenset({"127.0.0.1", "::1"})

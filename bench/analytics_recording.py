@@ -49,7 +49,8 @@ def _receivers(connect: bool) -> None:
 def _record_times(runs: int, *, batch: int) -> tuple[list[float], list[float], list[float]]:
     """Milliseconds per reply recorded one per transaction, per reply recorded `batch` per
     transaction, and per batch (how long a batch holds the write lock)."""
-    from analytics.services.recording import ReplyEvent, events_record, reply_record
+    from analytics.services.events import ReplyEvent
+    from analytics.services.recording import events_record, reply_record
     from tests.analytics.factories import finished_reply
 
     sessions = [str(uuid.uuid4()) for _ in range(10)]  # a batch spans a few conversations

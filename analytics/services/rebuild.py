@@ -20,7 +20,7 @@ from analytics.models import (
     OwnerDay,
     ReplyFact,
 )
-from analytics.services.recording import REPLY_STATUSES, page_key
+from analytics.services.events import REPLY_STATUSES, page_key
 
 DIMENSIONS = ("day", "user_type", "universe", "provider", "model", "synthetic")
 BATCH = 5000

@@ -15,19 +15,11 @@ from django.db import IntegrityError, transaction
 
 from analytics.models import ReplyFact
 from analytics.services.batch import Batch, gap_file
-from analytics.services.events import (  # noqa: F401 - recording's names, as callers import them
-    REPLY_STATUSES,
-    RESOLVED_DEFINITION,
-    Dimensions,
+from analytics.services.events import (  # noqa: F401 - tests build events through recording
     EscalationEvent,
     Event,
     RatingEvent,
     ReplyEvent,
-    conversation_is_resolved,
-    gap_reason,
-    page_key,
-    topic_of,
-    user_type_of,
 )
 
 log = structlog.get_logger(__name__)

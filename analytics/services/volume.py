@@ -20,9 +20,9 @@ from django.db import connection
 from analytics.models import GapGroup
 from analytics.pricing import reply_cost
 from analytics.services.demo import GAPS, MODELS, PAGES, TOPICS, UNIVERSES, WHO
+from analytics.services.events import conversation_is_resolved
 from analytics.services.gaps import question_signature
 from analytics.services.rebuild import rollups_rebuild
-from analytics.services.recording import conversation_is_resolved
 
 EMPTY_BY_TYPE = {
     "boolean": False, "integer": 0, "bigint": 0, "smallint": 0, "jsonb": "{}", "text": "",

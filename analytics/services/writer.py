@@ -44,6 +44,7 @@ import threading
 import time
 from collections import deque
 from contextlib import contextmanager
+from typing import Any
 
 import structlog
 from django.conf import settings
@@ -56,7 +57,7 @@ from django.db import (
 )
 
 from analytics.services import recording
-from analytics.services.recording import Event, RatingEvent
+from analytics.services.events import Event, RatingEvent
 
 log = structlog.get_logger(__name__)
 
@@ -145,6 +146,9 @@ class Writer:
             self._stopping.set()
             self._wake.set()
             thread.join(STOP_TIMEOUT_SECONDS)
+            if thread.is_alive():  # stuck in a write (a hung database): leave it be
+                log.error("analytics_writer_stuck", waiting=len(self._events))
+                return  # not flushed here (it would wait on the same write), no second thread
         self.flush()
         self.unmatched_retry(final=True)
         with self._lock:
@@ -179,9 +183,10 @@ class Writer:
                 self._wake.clear()
                 if time.monotonic() < self.retry_at:
                     continue  # woken by a full batch while backing off: wait the rest
+                wrote = False
                 while not self._stopping.is_set() and self._write_next():
-                    pass
-                self.unmatched_retry()
+                    wrote = True  # the waiting ratings went first in those batches
+                self.unmatched_retry(write=not wrote)
         finally:
             connections.close_all()
 
@@ -203,18 +208,20 @@ class Writer:
                 return False
             return self._write(batch)
 
-    def unmatched_retry(self, *, final: bool = False) -> None:
-        """Try again the ratings that found no conversation (its first reply may still wait in
-        another process's writer); drop those older than UNMATCHED_RATING_WAIT_SECONDS, or all
-        that are left when `final` (a stop)."""
+    def unmatched_retry(self, *, final: bool = False, write: bool = True) -> None:
+        """Try again (unless `write` is False: a batch just took them along) the ratings that
+        found no conversation (its first reply may still wait in another process's writer);
+        drop those older than UNMATCHED_RATING_WAIT_SECONDS, or all that are left when `final`
+        (a stop)."""
         with self._writing:
-            if self._unmatched and not self.failures:
+            if write and self._unmatched and not self.failures:
                 self._write([])
             now = time.monotonic()
             expired = [r for deadline, r in self._unmatched if final or deadline <= now]
             self._unmatched = [(d, r) for d, r in self._unmatched if not final and d > now]
         for rating in expired:
-            self.dropped += 1
+            with self._lock:
+                self.dropped += 1
             log.error("analytics_rating_dropped", session_id=rating.session_id,
                       reason="no_conversation", dropped_total=self.dropped)  # fmt: skip
 
@@ -232,24 +239,31 @@ class Writer:
         except Exception as error:  # noqa: BLE001 - recorded apart: one bad event costs itself
             log.warning("analytics_batch_failed", events=len(batch), transient=False,
                         error=repr(error))  # fmt: skip
-            return self._write_apart(batch)
+            return self._write_apart(batch, waited=waited)
         self._recovered()
-        self._unmatched_keep(batch, results, waited=dict((id(r), d) for d, r in waited))
+        self._unmatched_keep(batch, results, waited=waited)
         return True
 
-    def _unmatched_keep(self, batch: list[Event], results: list, *, waited: dict) -> None:
+    def _unmatched_keep(self, batch: list[Event], results: list, *, waited: list) -> None:
+        """Keep the ratings of `batch` that found no conversation, each with its first deadline
+        (`waited`: the (deadline, rating) pairs that went into the batch)."""
+        deadlines = {id(rating): deadline for deadline, rating in waited}
         deadline = time.monotonic() + UNMATCHED_RATING_WAIT_SECONDS
         for event, recorded in zip(batch, results, strict=True):
             if isinstance(event, RatingEvent) and recorded is False:
-                self._unmatched.append((waited.get(id(event), deadline), event))
+                self._unmatched.append((deadlines.get(id(event), deadline), event))
 
-    def _write_apart(self, batch: list[Event]) -> bool:
+    def _write_apart(self, batch: list[Event], *, waited: list) -> bool:
         """Record a batch that failed, one event at a time: an event that fails alone
-        `EVENT_ATTEMPTS` times is dropped and logged; a transient error puts the rest back."""
+        `EVENT_ATTEMPTS` times is dropped and logged; a transient error puts the rest back; a
+        rating that still finds no conversation waits again."""
         lost = 0
         for index, event in enumerate(batch):
             try:
-                lost += not self._write_alone(event)
+                recorded, result = self._write_alone(event)
+                lost += not recorded
+                if recorded:
+                    self._unmatched_keep([event], [result], waited=waited)
             except TRANSIENT_ERRORS as error:
                 self._back_off(batch[index:], error=error)
                 self._dropped_log(events=index, lost=lost)
@@ -258,19 +272,19 @@ class Writer:
         self._dropped_log(events=len(batch), lost=lost)
         return True
 
-    def _write_alone(self, event: Event) -> bool:
-        """Record one event; False when it failed every attempt (it is then dropped)."""
+    def _write_alone(self, event: Event) -> tuple[bool, Any]:
+        """Record one event: (False, None) when it failed every attempt (it is then dropped),
+        else (True, what recording it returned)."""
         for attempt in range(1, EVENT_ATTEMPTS + 1):
             try:
                 with worker_connection():
-                    recording.events_record([event])
-                return True
+                    return True, recording.events_record([event])[0]
             except TRANSIENT_ERRORS:
                 raise
             except Exception:  # noqa: BLE001 - logged with the event's kind, then dropped
                 log.exception("analytics_event_failed", kind=type(event).__name__,
                               attempt=attempt)  # fmt: skip
-        return False
+        return False, None
 
     def _back_off(self, batch: list[Event], *, error: Exception) -> None:
         """Put `batch` back at the head of the queue (the oldest past ANALYTICS_QUEUE_MAX
@@ -295,7 +309,8 @@ class Writer:
     def _dropped_log(self, *, events: int, lost: int) -> None:
         if not lost:
             return
-        self.dropped += lost
+        with self._lock:
+            self.dropped += lost
         log.error("analytics_batch_dropped", events=events, dropped=lost,
                   dropped_total=self.dropped)  # fmt: skip
 

@@ -285,3 +285,24 @@ def test_in_place_recording_writes_before_the_listener_returns(settings):
     settings.ANALYTICS_FLUSH_MS = 0
     send(finished_reply())
     assert ReplyFact.objects.count() == 1 and writer._writer.waiting() == 0
+
+
+def test_a_waiting_rating_in_a_batch_recorded_event_by_event_still_waits(batching, monkeypatch):
+    """A batch that falls back to one event at a time (a bad event in it) keeps the rating
+    that still has no conversation waiting, instead of counting it as recorded."""
+    real_fact_from = batch.fact_from
+
+    def fact_from(reply, **kwargs):
+        if reply.question == "poison":
+            raise ValueError("a reply no transaction can take")
+        return real_fact_from(reply, **kwargs)
+
+    monkeypatch.setattr(batch, "fact_from", fact_from)
+    signals.send_now(signals.conversation_rated, rating=rated(SESSION, 2))  # no conversation
+    send(finished_reply(question="poison"))  # the batch fails: recorded event by event
+    writer.writer_flush()
+    assert batching.dropped == 1  # the poison only
+    assert [rating.session_id for _, rating in batching._unmatched] == [SESSION]
+    recording.reply_record(reply=finished_reply(session_id=SESSION))  # its conversation comes
+    batching.unmatched_retry()
+    assert ConversationFact.objects.get().rating == 2 and batching.dropped == 1
