@@ -229,7 +229,7 @@ function onError(f) {
   }
   if (S.stopping && f.code === "invalid" && !S.cur) return; // the reply ended before our stop arrived
   if (f.code === "not_found" && S.cur) onDone({ message: S.cur.id, status: "interrupted" });
-  let text = f.message || t("Something went wrong. Please try again.");
+  let text = v.oops(f);
   if (f.retry_after != null && (f.code === "rate_limited" || f.code === "quota_exceeded")) text += " " + waitText(f.retry_after);
   const id = f.reply_to;
   let action = null;
@@ -346,7 +346,7 @@ async function removeMessage(node, quiet) {
   try {
     await call(`messages/${id}/`, "DELETE");
     if (!quiet) { v.announce(t("Message deleted.")); reload(); }
-  } catch (e) { v.showError(e.message || t("Something went wrong. Please try again."), null); }
+  } catch (e) { v.showError(v.oops(e), null); }
 }
 function edit(node) {
   V.input.value = node.querySelector(".cc-body").textContent;
@@ -360,7 +360,7 @@ async function pin(node, b) {
     node.classList.toggle("cc-pinned", on);
     b.textContent = t(on ? "Unpin" : "Pin");
     b.setAttribute("aria-pressed", String(on));
-  } catch (e) { v.showError(e.message || t("Something went wrong. Please try again."), null); }
+  } catch (e) { v.showError(v.oops(e), null); }
 }
 function print() {
   document.documentElement.classList.add("cc-printing");
@@ -479,7 +479,6 @@ async function mount() {
   on("edit", edit);
   on("pin", pin);
   on("copy", (r) => navigator.clipboard && navigator.clipboard.writeText(r.text).then(() => v.announce(t("Copied.")), () => {}));
-  on("reload", reload);
   on("theme", setTheme);
   on("language", setLanguage);
   on("details", (yes) => { S.details = yes; store.set("details", yes ? "1" : null); for (const r of replies.values()) { const d = r.node.querySelector(".cc-details"); if (d && !yes) d.remove(); else if (yes) v.details(r); } });
