@@ -26,15 +26,8 @@ import structlog
 from django.conf import settings
 
 from chat.config import limit
-from chat.db import db_async
 from chat.guards.limits import ip_network_key
-from chat.guards.usage import (  # noqa: F401 - the storage side, as callers import it
-    Usage,
-    daily_usage_add,
-    daily_usage_get,
-    daily_usages_add,
-    daily_usages_get,
-)
+from chat.guards.usage import Usage, adaily_usage_get, adaily_usages_add, adaily_usages_get
 from chat.identity import Owner
 
 log = structlog.get_logger(__name__)
@@ -139,10 +132,6 @@ def _refusal(*, quota: Quota, used: Usage, estimated_input_tokens: int) -> str:
     return ""
 
 
-adaily_usage_get = db_async(daily_usage_get)
-adaily_usages_get = db_async(daily_usages_get)
-adaily_usages_add = db_async(daily_usages_add)
-adaily_usage_add = db_async(daily_usage_add)
 
 
 def _charged(owner: Owner, ip: str | None) -> list[Owner]:

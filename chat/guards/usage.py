@@ -15,6 +15,7 @@ from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
+from chat.db import db_async
 from chat.identity import Owner
 from chat.models import DailyUsage
 
@@ -109,3 +110,8 @@ def daily_usages_add(
         of_kind = [owner for owner in owners if owner.is_authenticated == signed_in]
         if of_kind:
             _usages_upsert(owners=of_kind, day=day, counts=counts)
+
+
+adaily_usage_get = db_async(daily_usage_get)
+adaily_usages_get = db_async(daily_usages_get)
+adaily_usages_add = db_async(daily_usages_add)

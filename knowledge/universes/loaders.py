@@ -13,7 +13,8 @@ from urllib.parse import urlsplit
 from django.contrib.auth import get_user_model
 from django.core.exceptions import FieldError
 
-from chat.guards.quotas import daily_usage_get, local_day, quota_for
+from chat.guards.quotas import local_day, quota_for
+from chat.guards.usage import daily_usage_get
 from chat.identity import Owner
 from chat.reply.universes import ContextPart, ContextRequest
 from chat.selectors import session_list

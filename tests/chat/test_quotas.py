@@ -9,6 +9,7 @@ import pytest
 from django.db import close_old_connections, connection
 
 from chat.guards import quotas
+from chat.guards import usage as rows
 from chat.guards.quotas import quota_charge, quota_check, usage_snapshot
 from chat.identity import Owner
 from chat.models import DailyUsage
@@ -195,7 +196,7 @@ def test_concurrent_charges_from_many_threads_all_add_up(visitor_owner):
         try:
             barrier.wait()
             for _ in range(5):
-                quotas.daily_usage_add(
+                rows.daily_usage_add(
                     owner=visitor_owner, day=day, messages=1, input_tokens=10, output_tokens=2
                 )
         except Exception as exc:  # noqa: BLE001 - reported below
@@ -210,7 +211,7 @@ def test_concurrent_charges_from_many_threads_all_add_up(visitor_owner):
     for thread in threads:
         thread.join()
     assert errors == []
-    usage = quotas.daily_usage_get(owner=visitor_owner, day=day)
+    usage = rows.daily_usage_get(owner=visitor_owner, day=day)
     assert (usage.messages, usage.input_tokens, usage.output_tokens) == (40, 400, 80)
     assert DailyUsage.objects.count() == 1
 
@@ -244,13 +245,13 @@ def test_a_visitor_and_its_network_are_read_in_one_query_each_with_its_own_usage
     network = quotas.ip_owner("198.51.100.7")
     user = get_user_model().objects.create_user("ann")
     signed_in = Owner(user_id=user.pk, visitor_key="cookie-1")  # same cookie, signed in
-    quotas.daily_usage_add(owner=visitor, day=day, messages=2, input_tokens=20, output_tokens=4)
-    quotas.daily_usage_add(owner=network, day=day, messages=5, input_tokens=50, output_tokens=9)
-    quotas.daily_usage_add(owner=signed_in, day=day, messages=7, input_tokens=1, output_tokens=1)
+    rows.daily_usage_add(owner=visitor, day=day, messages=2, input_tokens=20, output_tokens=4)
+    rows.daily_usage_add(owner=network, day=day, messages=5, input_tokens=50, output_tokens=9)
+    rows.daily_usage_add(owner=signed_in, day=day, messages=7, input_tokens=1, output_tokens=1)
     fresh = Owner(user_id=None, visitor_key="cookie-2")
 
     with CaptureQueriesContext(connection) as queries:
-        usages = quotas.daily_usages_get(owners=[visitor, network, fresh, signed_in], day=day)
+        usages = rows.daily_usages_get(owners=[visitor, network, fresh, signed_in], day=day)
     assert len(queries) == 1
     assert [(u.messages, u.input_tokens, u.output_tokens) for u in usages] == [
         (2, 20, 4), (5, 50, 9), (0, 0, 0), (7, 1, 1)
@@ -267,11 +268,11 @@ def test_a_charge_is_one_statement_whether_the_days_row_exists_or_not(db, signed
     owner = Owner(user_id=user.pk if user else None, visitor_key="cookie-9")
     for _ in range(2):  # the first message of the day, then the next
         with CaptureQueriesContext(connection) as queries:
-            quotas.daily_usage_add(
+            rows.daily_usage_add(
                 owner=owner, day=day, messages=1, input_tokens=10, output_tokens=3
             )
         assert len(queries) == 1
-    usage = quotas.daily_usage_get(owner=owner, day=day)
+    usage = rows.daily_usage_get(owner=owner, day=day)
     assert (usage.messages, usage.input_tokens, usage.output_tokens) == (2, 20, 6)
     assert DailyUsage.objects.count() == 1
 
@@ -281,13 +282,13 @@ def test_an_anonymous_visitor_and_its_network_are_charged_in_one_statement(db):
 
     day = datetime(2026, 3, 2, tzinfo=UTC).date()
     visitor, network = Owner(user_id=None, visitor_key="cookie-3"), quotas.ip_owner("192.0.2.9")
-    quotas.daily_usage_add(owner=network, day=day, messages=4, input_tokens=4, output_tokens=4)
+    rows.daily_usage_add(owner=network, day=day, messages=4, input_tokens=4, output_tokens=4)
     with CaptureQueriesContext(connection) as queries:
-        quotas.daily_usages_add(
+        rows.daily_usages_add(
             owners=[visitor, network], day=day, messages=1, input_tokens=10, output_tokens=3
         )  # the visitor's row is new, its network's is not
     assert len(queries) == 1
-    usages = quotas.daily_usages_get(owners=[visitor, network], day=day)
+    usages = rows.daily_usages_get(owners=[visitor, network], day=day)
     assert [(u.messages, u.input_tokens, u.output_tokens) for u in usages] == [
         (1, 10, 3), (5, 14, 7)
     ]  # fmt: skip

@@ -9,7 +9,8 @@ from decimal import Decimal
 import pytest
 from django.apps import apps
 
-from chat.guards.quotas import daily_usage_add, local_day, quota_for
+from chat.guards.quotas import local_day, quota_for
+from chat.guards.usage import daily_usage_add
 from chat.identity import Owner
 from chat.models import ChatSession
 from chat.reply.universes import (

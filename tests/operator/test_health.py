@@ -8,7 +8,7 @@ import pytest
 from django.urls import reverse
 
 from chat.guards.breaker import breaker_for
-from chat.guards.quotas import daily_usage_add
+from chat.guards.usage import daily_usage_add
 from chat.identity import Owner
 from tests.chat.providers.fake_servers import OpenAIServer
 
