@@ -235,8 +235,23 @@ def first_exchanges(*questions: str):
     return [first_exchange(question) for question in questions]
 
 
+@pytest.fixture
+def title_starts(title_queue, monkeypatch):
+    """When each title began to be made (time.monotonic()): a title made too early shows here
+    however slow the machine, where "nothing happened yet" after a sleep might not."""
+    starts: list[float] = []
+    make = title_queue.make
+
+    def noted(job):
+        starts.append(time.monotonic())
+        make(job)
+
+    monkeypatch.setattr(title_queue, "make", noted)
+    return starts
+
+
 def test_titles_wait_while_replies_are_in_flight_and_are_made_once_they_end(
-    fake_provider, settings
+    fake_provider, settings, title_starts
 ):
     settings.CHAT_TITLES_IDLE_BELOW = 2
     session, exchange = first_exchange()
@@ -248,10 +263,12 @@ def test_titles_wait_while_replies_are_in_flight_and_are_made_once_they_end(
 
     assert fake_provider.calls == []  # not asked while two replies are being generated
     assert title_of(session) == "hi, what time do you open on saturdays please?"
+    released = time.monotonic()
     replies_generating(-1)  # one left: below CHAT_TITLES_IDLE_BELOW
     titles_made()
     assert title_of(session) == "Saturday opening hours"
     assert len(fake_provider.calls) == 1
+    assert len(title_starts) == 1 and title_starts[0] >= released
 
 
 def test_a_title_waits_no_longer_than_the_max_delay(fake_provider, settings):
@@ -294,7 +311,9 @@ def test_past_the_queues_bound_a_conversation_keeps_its_first_words(
     assert len(fake_provider.calls) == 2
 
 
-def test_queued_titles_are_made_in_order_once_each(fake_provider, title_queue, monkeypatch):
+def test_queued_titles_are_made_in_order_once_each(
+    fake_provider, title_queue, monkeypatch, title_starts
+):
     monkeypatch.setattr(title_queue, "workers", 1)  # one at a time: the order is the model's
     conversations = first_exchanges("opening hours?", "prices of parcels?", "where is the shop?")
     for title in ("Opening hours", "Parcel prices", "Shop address"):
@@ -306,9 +325,11 @@ def test_queued_titles_are_made_in_order_once_each(fake_provider, title_queue, m
         reply_finished.send(sender="chat", reply=finished(session, exchange))
     time.sleep(0.2)
     assert fake_provider.calls == []
+    released = time.monotonic()
     replies_generating(-1)
     titles_made()
 
+    assert len(title_starts) == 3 and min(title_starts) >= released
     asked = [call[1].content.split("\n")[0] for call in fake_provider.calls]
     assert asked == [
         "Question: opening hours?", "Question: prices of parcels?", "Question: where is the shop?",
