@@ -5,10 +5,16 @@ class ChatError(Exception):
     """A request the chat app refuses. `code` is the protocol error code."""
 
     code = "internal"
+    default_message = "Something went wrong on our side. Please try again."
 
     def __init__(
-        self, message: str, *, retry_after: float | None = None, reply_to: str | None = None
+        self,
+        message: str = "",
+        *,
+        retry_after: float | None = None,
+        reply_to: str | None = None,
     ) -> None:
+        message = message or self.default_message
         super().__init__(message)
         self.message = message
         self.retry_after = retry_after
@@ -49,6 +55,7 @@ class Busy(ChatError):
     """A reply is already being generated in this session."""
 
     code = "busy"
+    default_message = "A reply is still being written in this conversation. Wait or press stop."
 
 
 class RateLimited(ChatError):

@@ -21,6 +21,7 @@ from chat.reply.choice import options_validate
 log = structlog.get_logger(__name__)
 
 TITLE_LENGTH = 60
+NO_QUESTION = "There is no question to answer again in this conversation."
 
 
 @dataclass(frozen=True)
@@ -238,7 +239,7 @@ def _exchange_store(
         if seen.client_id_seen:
             raise _SeenBefore
         if seen.streaming:
-            raise Busy("A reply is still being written in this conversation. Wait or press stop.")
+            raise Busy()
         history = seen.history
     question = ChatMessage(
         session=session,
@@ -263,9 +264,9 @@ def reply_regenerate(*, session: ChatSession, provider: str = "", model: str = "
     _session_touch(session=session)  # locks the row (a refusal below rolls the touch back)
     question, streaming = selectors.regenerate_seen(session=session)
     if streaming is not None:
-        raise Busy("A reply is still being written in this conversation. Wait or press stop.")
+        raise Busy()
     if question is None:
-        raise NotFound("There is no question to answer again in this conversation.")
+        raise NotFound(NO_QUESTION)
     # An earlier answer with text stays until the new one has text (replies_supersede): a
     # regeneration that fails must not lose it. Empty ones (failed) have nothing to keep.
     question.replies.filter(text="").delete()

@@ -127,7 +127,7 @@ async def regenerate(*, visit: Visit, session: ChatSession) -> AsyncIterator[dic
     as a new message: it costs a generation."""
     question, streaming = await selectors.aregenerate_seen(session=session)
     if question is None:
-        raise NotFound("There is no question to answer again in this conversation.")
+        raise NotFound(services.NO_QUESTION)
     await _refuse_if_busy(streaming)
     await _check_limits(visit, text=question.text)
     exchange, material = await _regenerate_begin(session, visit.asker)
@@ -270,7 +270,7 @@ async def _refuse_if_busy(streaming: ChatMessage | None) -> None:
     """Raise Busy while `streaming` (the conversation's reply being written) runs. A reply cut
     off by a restart is settled first: it must not leave its conversation busy for ever."""
     if streaming is not None and (await reap_if_orphaned(streaming)).status == "streaming":
-        raise Busy("A reply is still being written in this conversation. Wait or press stop.")
+        raise Busy()
 
 
 def _exchange_begin(
