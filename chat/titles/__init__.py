@@ -3,7 +3,7 @@
 A receiver of `reply_finished` (sent after commit from a worker thread, never awaited by the
 reply path): after the first complete reply of a conversation, queue a title (chat.titles.queue:
 made by the model while this process is not busy with replies, or after a maximum delay). The
-conversation already carries its first words as a title (services._session_touch); that is the
+conversation already carries its first words as a title (chat.services.sessions); that is the
 fallback when the model is off, slow, or answers nonsense, or when the queue is full. A rename by
 the visitor wins: the title is only replaced while it is still the first-words one, and a
 conversation renamed while its title waited is not even sent to the model.
