@@ -59,6 +59,24 @@ def batches(monkeypatch):
     return sizes
 
 
+@pytest.fixture
+def poison(monkeypatch):
+    """A reply asking "poison" fails any transaction it is in; the test may add one-time
+    failures for other questions (`poison["q2"] = OperationalError(...)`)."""
+    once: dict[str, Exception] = {}
+    real_fact_from = batch.fact_from
+
+    def fact_from(reply, **kwargs):
+        if reply.question == "poison":
+            raise ValueError("a reply no transaction can take")
+        if reply.question in once:
+            raise once.pop(reply.question)
+        return real_fact_from(reply, **kwargs)
+
+    monkeypatch.setattr(batch, "fact_from", fact_from)
+    return once
+
+
 def send(reply):
     signals.send_now(signals.reply_finished, reply=reply)
 
@@ -151,16 +169,8 @@ def test_during_an_outage_the_queue_stays_bounded_dropping_the_oldest(batching, 
 
 
 def test_a_batch_with_a_bad_event_is_recorded_event_by_event_and_only_that_one_dropped(
-    batching, monkeypatch
+    batching, poison
 ):
-    real_fact_from = batch.fact_from
-
-    def fact_from(reply, **kwargs):
-        if reply.question == "poison":
-            raise ValueError("a reply no transaction can take")
-        return real_fact_from(reply, **kwargs)
-
-    monkeypatch.setattr(batch, "fact_from", fact_from)
     send(finished_reply(question="q0"))
     send(finished_reply(question="poison"))  # fails any batch it is in
     send(finished_reply(question="q2"))
@@ -179,20 +189,9 @@ def test_a_batch_with_a_bad_event_is_recorded_event_by_event_and_only_that_one_d
 
 
 def test_an_outage_while_recording_event_by_event_puts_the_rest_back_in_order(
-    batching, monkeypatch
+    batching, poison
 ):
-    real_fact_from = batch.fact_from
-    outages = []
-
-    def fact_from(reply, **kwargs):
-        if reply.question == "poison":
-            raise ValueError("a reply no transaction can take")
-        if reply.question == "q2" and not outages:
-            outages.append(1)
-            raise OperationalError("the database system is shutting down")
-        return real_fact_from(reply, **kwargs)
-
-    monkeypatch.setattr(batch, "fact_from", fact_from)
+    poison["q2"] = OperationalError("the database system is shutting down")  # once
     for question in ("q0", "poison", "q2", "q3"):
         send(finished_reply(question=question))
     writer.writer_flush()
@@ -287,17 +286,9 @@ def test_in_place_recording_writes_before_the_listener_returns(settings):
     assert ReplyFact.objects.count() == 1 and writer._writer.waiting() == 0
 
 
-def test_a_waiting_rating_in_a_batch_recorded_event_by_event_still_waits(batching, monkeypatch):
+def test_a_waiting_rating_in_a_batch_recorded_event_by_event_still_waits(batching, poison):
     """A batch that falls back to one event at a time (a bad event in it) keeps the rating
     that still has no conversation waiting, instead of counting it as recorded."""
-    real_fact_from = batch.fact_from
-
-    def fact_from(reply, **kwargs):
-        if reply.question == "poison":
-            raise ValueError("a reply no transaction can take")
-        return real_fact_from(reply, **kwargs)
-
-    monkeypatch.setattr(batch, "fact_from", fact_from)
     signals.send_now(signals.conversation_rated, rating=rated(SESSION, 2))  # no conversation
     send(finished_reply(question="poison"))  # the batch fails: recorded event by event
     writer.writer_flush()
