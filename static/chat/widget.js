@@ -454,13 +454,15 @@ async function mount() {
   cfg.i18n = D.i18nPath || "/static/chat/i18n/";
   setup(cfg.api, D.csrfToken || "");
   await load(cfg.i18n, store.get("lang") || document.documentElement.lang);
+  // The transport first (SSE's module loads on demand): from the moment the bubble is on the
+  // page its click has a handler, which a click during that load used to miss.
+  T = await transport(D.forceSse === "true" || store.get("forceSSE") === "1" ? "sse" : "ws");
   root.setAttribute("lang", lang);
   setTheme(store.get("theme") || "system");
   S.details = store.get("details") === "1";
   v.build(cfg, root);
   v.showBadge();
   setSession(store.get("session"));
-  T = await transport(D.forceSse === "true" || store.get("forceSSE") === "1" ? "sse" : "ws");
   on("toggle", () => (V.win.hidden ? openWin(true) : closeWin()));
   on("close", closeWin);
   on("minimize", minimize);

@@ -152,6 +152,28 @@ def test_the_force_sse_flag_skips_the_websocket(page):
     expect(wait_reply(page).locator(".cc-body")).to_have_text("and a second one")
 
 
+def test_a_click_on_the_bubble_while_the_sse_module_loads_opens_the_widget(page):
+    """The SSE transport's module loads on demand: a bubble on the page while it loads must
+    answer a click (CI once clicked into that gap and the widget never opened)."""
+    held = []
+    page.route(re.compile(r"/static/chat/sse\.[0-9a-f]+\.js$"), lambda route: held.append(route))
+    page.add_init_script("localStorage.setItem('concierge:forceSSE', '1')")
+    page.goto("/")
+    for _ in range(250):  # until the widget asks for the module (held: it does not arrive)
+        if held:
+            break
+        page.wait_for_timeout(20)
+    assert held, "the widget never loaded the SSE transport"
+    clicked_early = page.locator(".cc-bubble").count() > 0
+    if clicked_early:
+        page.click(".cc-bubble")  # the bubble is there: the visitor may click it now
+    held[0].continue_()
+    if not clicked_early:
+        page.click(".cc-bubble")
+    expect(page.locator(".cc-window")).to_be_visible()
+    wait_connected(page, "sse")
+
+
 @pytest.fixture(scope="module")
 def strict_server(tmp_path_factory, browser):
     """A server allowing one message a minute and one a day, to see the refusals."""
