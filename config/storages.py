@@ -7,55 +7,41 @@ with far-future cache headers; nginx or a CDN can serve STATIC_ROOT the same way
 
 from __future__ import annotations
 
-import re
 from pathlib import Path, PurePosixPath
 
-import rcssmin
-import rjsmin
 from django.conf import settings
 from django.contrib.staticfiles.storage import HashedFilesMixin
 from django.core.files.base import ContentFile
 from servestatic.storage import CompressedManifestStaticFilesStorage
 
-MINIFIERS = {".js": rjsmin.jsmin, ".css": rcssmin.cssmin}
+MEDIA_TYPES = {".js": "application/javascript", ".css": "text/css"}
 
 
 def is_ours(path: str) -> bool:
     """Our own script or style sheet: vendored libraries and minified files stay as shipped."""
     p = PurePosixPath(path)
     return (
-        p.suffix in MINIFIERS
+        p.suffix in MEDIA_TYPES
         and "vendor" not in p.parts
         and not p.name.endswith((".min.js", ".min.css"))
     )
 
 
-def nests_template_literals(js: str) -> bool:
-    """Whether a `${...}` holds a backtick: rjsmin keeps a template literal's text only unnested,
-    and would squeeze the spaces out of an inner one as if it were code. Such a file is served
-    as written (a false alarm only costs its minification)."""
-    for start in re.finditer(r"\$\{", js):
-        depth = 0
-        for char in js[start.end() :]:
-            if char == "`":
-                return True
-            if char == "{":
-                depth += 1
-            elif char == "}":
-                if not depth:
-                    break
-                depth -= 1
-    return False
+def minify(name: str, text: str) -> str:
+    """`text` minified by tdewolff/minify (a parser, not a regular expression: local names are
+    shortened, template literals kept). Imported here, at collectstatic, never by a web process."""
+    import minify as tdewolff
+
+    return tdewolff.string(MEDIA_TYPES[PurePosixPath(name).suffix], text)
 
 
 class StaticStorage(CompressedManifestStaticFilesStorage):
     """The manifest storage, minifying our scripts and styles and hashing the widget's imports.
 
-    Our `.js` (rjsmin: whitespace and comments; a file with nested template literals is left
-    alone) and `.css` (rcssmin) from STATICFILES_DIRS are
-    minified before hashing, so a hashed name matches the minified bytes it serves; the unhashed
-    copy is minified too. The sources in the repository stay readable. Apps' static files (the
-    admin's), `vendor/` folders and `*.min.*` files are copied as they are.
+    Our `.js` and `.css` from STATICFILES_DIRS are minified (`minify`) before hashing, so a
+    hashed name matches the minified bytes it serves; the unhashed copy is minified too. The
+    sources in the repository stay readable. Apps' static files (the admin's), `vendor/` folders
+    and `*.min.*` files are copied as they are.
 
     `import ... from "./core.js"` becomes the hashed name, so a new release never mixes modules
     of two versions. Source-map comments are left alone: the vendored Chart.js names a map file
@@ -79,12 +65,9 @@ class StaticStorage(CompressedManifestStaticFilesStorage):
             return storage, path
         with storage.open(path) as source:
             text = source.read().decode("utf-8")
-        minify = MINIFIERS[PurePosixPath(name).suffix]
-        if name.endswith(".js") and nests_template_literals(text):
-            minify = str  # as written (the copy may be an earlier, minified version)
         if self.exists(name):
             self.delete(name)  # the copy collectstatic made (a symbolic link with --link)
-        self._save(name, ContentFile(minify(text).encode("utf-8")))
+        self._save(name, ContentFile(minify(name, text).encode("utf-8")))
         return self, name
 
 
