@@ -28,7 +28,7 @@ def is_ours(path: str) -> bool:
 
 
 def minify(name: str, text: str) -> str:
-    """`text` minified by tdewolff/minify (a parser, not a regular expression: local names are
+    """Minify `text` with tdewolff/minify (a parser, not a regular expression: local names are
     shortened, template literals kept). Imported here, at collectstatic, never by a web process."""
     import minify as tdewolff
 

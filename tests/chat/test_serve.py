@@ -71,3 +71,30 @@ async def test_images_up_to_the_limit_pass_and_larger_frames_get_too_large(serve
         assert refusal["type"] == "error" and refusal["code"] == "too_large"
         await ws.send(json.dumps({"type": "ping"}))  # the socket is still alive
         assert json.loads(await ws.recv())["type"] == "pong"
+
+
+def test_serve_settles_the_collector_once_the_application_is_loaded():
+    """In a child process (freezing is for good): serve loads the application, then freezes
+    the start-up's objects and raises the thresholds, then hands over to daphne."""
+    import subprocess
+    import sys
+
+    script = """
+import gc, os, sys
+os.environ["DJANGO_SETTINGS_MODULE"] = "tests.settings"
+import django
+django.setup()
+from daphne.cli import CommandLineInterface
+from chat.management.commands.serve import Command
+seen = {}
+def run(self, args):
+    seen["frozen"], seen["threshold"] = gc.get_freeze_count(), gc.get_threshold()
+    seen["loaded"] = "config.asgi" in sys.modules
+CommandLineInterface.run = run
+assert gc.get_freeze_count() == 0 and gc.get_threshold() == (700, 10, 10)
+Command().handle(bind="127.0.0.1", port=1)
+print(seen["loaded"], seen["frozen"] > 10_000, seen["threshold"])
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120, check=False)  # fmt: skip
+    assert done.stdout.strip().splitlines()[-1] == "True True (10000, 20, 20)", done.stderr[-2000:]

@@ -42,4 +42,7 @@ class Command(BaseCommand):
         parser.add_argument("-p", "--port", type=int, default=8000)
 
     def handle(self, *args, bind: str, port: int, **options):
+        from config import asgi  # loads and warms the application before daphne listens
+
+        asgi.settle_memory()
         CommandLineInterface().run(daphne_arguments(host=bind, port=port))
