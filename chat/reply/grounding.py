@@ -122,9 +122,16 @@ def _add_span(text: str, start: int, end: int, spans: list[tuple[int, int]]) -> 
 
 
 def content_words(text: str) -> list[str]:
-    """The words that carry meaning, compared by their first letters (a light stemmer)."""
+    """The words that carry meaning, compared by their first letters (a light stemmer) without
+    a plural's s: "cost" and "costs" are one word, as "delete" and "deleted" are."""
     words = _WORD.findall(_CITATION.sub(" ", text.lower().replace("’", "'")))
-    return [w[:STEM] for w in words if w not in _STOPWORDS and len(w) > 1]
+    return [_stem(w) for w in words if w not in _STOPWORDS and len(w) > 1]
+
+
+def _stem(word: str) -> str:
+    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+        word = word[:-1]
+    return word[:STEM]
 
 
 def check(

@@ -31,6 +31,8 @@ LEAD_SENTENCES = 2  # sentences of the passage the lead keeps
 LEAD_MAX_CHARS = 420  # a passage this short is kept whole
 ADDITION_TOKENS = 48  # what the small model may add after the lead: one sentence
 HEDGE = "This is the closest answer I found in our help center:"
+_HOW_MUCH = re.compile(r"\bhow much\b", re.IGNORECASE)
+_BLOCK_START = re.compile(r"\s*(?:[-*+>#|]|\d{1,9}[.)]\s)")  # a line that starts a block
 
 
 @dataclass(frozen=True)
@@ -206,29 +208,63 @@ def lead_from_passage(question: str, passage: Any, embed: Embed | None = None) -
 
 def quote_passage(question: str, passage: Any, embed: Embed | None = None) -> str:
     """The passage's own words, condensed to what answers `question` when long, cited [1]."""
-    body = str(getattr(passage, "body", "") or "").strip()
+    body = unwrapped(str(getattr(passage, "body", "") or "").strip())
     if not body:
         return ""
     if len(body) > LEAD_MAX_CHARS:
-        body = _condense(question, body, embed)
+        body = _condense(question, body, embed, title=str(getattr(passage, "title", "") or ""))
     return _cite(body)
 
 
-def _condense(question: str, body: str, embed: Embed | None) -> str:
+def unwrapped(body: str) -> str:
+    """`body` with its paragraphs' soft line breaks joined: help articles wrap long lines, and a
+    sentence must neither be cut where a line ends nor drawn with a break in it. List items,
+    table rows, headings and quotes keep their lines."""
+    lines = body.split("\n")
+    out = lines[:1]
+    for line in lines[1:]:
+        previous = out[-1]
+        if (
+            line.strip()
+            and previous.strip()
+            and not _BLOCK_START.match(line)
+            and not previous.lstrip().startswith("|")
+        ):
+            out[-1] = f"{previous.rstrip()} {line.strip()}"
+        else:
+            out.append(line)
+    return "\n".join(out)
+
+
+def _condense(question: str, body: str, embed: Embed | None, *, title: str = "") -> str:
+    """The LEAD_SENTENCES sentences closest to `question`, in their order; the second only when
+    it answers too (at least half as close as the best): the price, not the booking steps."""
     sentences = [body[s:e] for s, e in sentence_spans(body)]
     if len(sentences) <= LEAD_SENTENCES:
         return body
-    scores = _similarities(question, sentences, embed)
+    scores = _similarities(question, sentences, embed, title=title)
     best = sorted(range(len(sentences)), key=lambda i: (-scores[i], i))[:LEAD_SENTENCES]
+    if scores[best[0]] > 0:
+        best = [i for i in best if scores[i] >= scores[best[0]] / 2]
     return " ".join(sentences[i] for i in sorted(best))
 
 
-def _similarities(question: str, sentences: list[str], embed: Embed | None) -> list[float]:
+def _similarities(
+    question: str, sentences: list[str], embed: Embed | None, *, title: str = ""
+) -> list[float]:
+    """How close each sentence is to `question`. Without embeddings, by the words the question
+    asks beyond the article's own question (its title: "What does the guided setup cost?"
+    against "How do I book a guided setup session?" asks about cost); a question that asks
+    nothing beyond the title gets the article's opening sentences (all scores 0)."""
     if embed is not None:
         vectors = embed([question, *sentences])
         if vectors is not None:
             return [_cosine(vectors[0], v) for v in vectors[1:]]
     asked = set(content_words(question))
+    if _HOW_MUCH.search(question):
+        asked |= {"cost", "price"}  # "how much" is all stop words
+    if title:
+        asked -= set(content_words(title))
     return [len(asked & set(content_words(s))) / (len(asked) or 1) for s in sentences]
 
 

@@ -111,6 +111,8 @@ def test_sentences_split_at_stops_and_lines_but_not_at_abbreviations_or_list_num
 
 def test_content_words_drop_function_words_and_compare_stems():
     assert content_words("Deleting the deleted repositories [1]") == ["delet", "delet", "repos"]
+    assert content_words("It costs 490 USD") == content_words("the cost: 490 usd")
+    assert content_words("hours classes") == ["hour", "class"]  # a plural's s, not a double s
 
 
 class FakeEmbedder:

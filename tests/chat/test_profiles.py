@@ -91,10 +91,57 @@ def test_a_long_passage_is_condensed_to_the_sentences_closest_to_the_question():
     assert lead.startswith("To find archived mail, open All Mail in the left menu. ")
     assert lead.endswith(" [1]") and len(lead) < len(LONG_BODY) / 2
     sentences = [lead[s:e] for s, e in sentence_spans(lead.removesuffix(" [1]"))]
+    # "archived mail" is the title's: "find" decides, and one sentence has it.
+    assert sentences == ["To find archived mail, open All Mail in the left menu."]
+    assert check(lead, passages=[passage(LONG_BODY)]).grounded == "grounded"
+
+
+def test_the_second_sentence_is_kept_when_it_answers_too_in_the_passages_order():
+    lead = lead_from_passage("find archived mail labels", passage(LONG_BODY, title="Archive"))
+    sentences = [lead[s:e] for s, e in sentence_spans(lead.removesuffix(" [1]"))]
     assert len(sentences) == 2 and all(s in LONG_BODY for s in sentences)  # its own words
     assert LONG_BODY.index(sentences[0]) < LONG_BODY.index(sentences[1])  # in its order
     assert "thirty days" not in lead
-    assert check(lead, passages=[passage(LONG_BODY)]).grounded == "grounded"
+
+
+# The demo help center's article as written: Markdown with its lines wrapped at 100 columns.
+SETUP_TITLE = "How do I book a guided setup session?"
+SETUP_BODY = (
+    "Write to support with two or three time slots that suit you (weekdays, 9:00 to 17:00 UTC, "
+    "at least\n"
+) + """two business days ahead). An engineer confirms one slot and sends a video-call link.
+
+Before the call, have ready: a server or laptop with Python 3.11, the address of your site, and,
+if you want to use a hosted model, your OpenAI or Anthropic API key. The session lasts two hours
+and costs 490 USD; if we run over, the extra time is free."""
+
+
+@pytest.mark.parametrize(
+    "question", ["What does the guided setup cost?", "How much is the setup session?"]
+)
+def test_a_question_beyond_the_title_gets_the_sentence_that_answers_it_whole(question):
+    """What the question asks beyond the article's own question (the cost) picks the sentence;
+    a sentence wrapped over two lines is quoted whole, never cut where a line ends."""
+    lead = lead_from_passage(question, passage(SETUP_BODY, title=SETUP_TITLE))
+    assert lead == (
+        "The session lasts two hours and costs 490 USD; if we run over, the extra time is free. [1]"
+    )
+
+
+def test_the_articles_own_question_gets_its_opening_sentences_unwrapped():
+    lead = lead_from_passage(SETUP_TITLE, passage(SETUP_BODY, title=SETUP_TITLE))
+    assert lead == (
+        "Write to support with two or three time slots that suit you (weekdays, 9:00 to 17:00 "
+        "UTC, at least two business days ahead). An engineer confirms one slot and sends a "
+        "video-call link. [1]"
+    )
+
+
+def test_a_short_wrapped_passage_is_quoted_unwrapped_but_lists_and_tables_keep_their_lines():
+    body = "Open Settings and\nchoose Export.\n\n- one item\n  wrapped\n- two\n| a | b |\n| c | d |"
+    assert lead_from_passage("export", passage(body, title="Export")) == (
+        "Open Settings and choose Export.\n- one item wrapped\n- two\n| a | b |\n| c | d | [1]"
+    )
 
 
 def test_a_weak_match_gives_no_lead():
