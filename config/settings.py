@@ -275,6 +275,9 @@ CHAT_STREAM_RETENTION = env.int("CHAT_STREAM_RETENTION", default=600)
 # A WebSocket or SSE reader this many milliseconds behind a running reply (under load) gets the
 # tokens waiting for it joined into one frame (same text, fewer frames; 0: one frame per token).
 CHAT_STREAM_COALESCE_MS = env.int("CHAT_STREAM_COALESCE_MS", default=100)
+# A reply's pieces after its first go out at most one frame per this many milliseconds, the
+# pieces between joined (the first at once; 0: one frame per piece).
+CHAT_STREAM_FRAME_MS = env.int("CHAT_STREAM_FRAME_MS", default=40)
 # Largest WebSocket frame / SSE body accepted (bytes); images are data URLs inside it.
 CHAT_MAX_FRAME_BYTES = env.int("CHAT_MAX_FRAME_BYTES", default=8 * 1024 * 1024)
 # daphne's timeouts (`manage.py serve`): the WebSocket handshake, keepalive pings (a socket that

@@ -167,6 +167,7 @@ async def _answer(
     the model."""
     guard = EchoGuard(prompt.instructions())
     links = _link_guard(reply_input, draft)
+    frames = Frames(stream, draft, settings.CHAT_STREAM_FRAME_MS / 1000)
     try:
         opening = None
         if reply_input.passages or not _has_facts(reply_input):
@@ -178,7 +179,7 @@ async def _answer(
                 support=draft.support,
             )
         if opening is not None:
-            _relay(opening.text, links, stream, draft)
+            _relay(opening.text, links, frames)
             if not opening.model:
                 draft.answered_by(FALLBACK, OFFLINE_MODEL, None)  # the help center's own words
                 return
@@ -186,9 +187,10 @@ async def _answer(
             if isinstance(said, Answering):
                 draft.answered_by(said.provider, said.model, said.fallback_from)
             elif said.type == "token" and said.text:
-                _relay(said.text, links, stream, draft)
-                if guard.recited(draft.tail() + links.pending):
+                _relay(said.text, links, frames)
+                if guard.recited(draft.tail() + frames.waiting + links.pending):
                     links.pending = ""  # the held-back rest of the recital is never shown
+                    frames.flush()  # shown as before: the run that gave it away, at most
                     _refuse_recital(guard, stream, draft)
                     return
             elif isinstance(said, StreamEvent) and said.type == "usage" and said.usage:
@@ -196,7 +198,7 @@ async def _answer(
     except GenerationFailed as exc:
         draft.fail("provider_unavailable", exc.message, partial=exc.partial)
     finally:
-        _relay(None, links, stream, draft)
+        _relay(None, links, frames)
 
 
 def _link_guard(reply_input: ReplyInput, draft: Draft) -> LinkGuardStream:
@@ -210,12 +212,52 @@ def _link_guard(reply_input: ReplyInput, draft: Draft) -> LinkGuardStream:
     )
 
 
-def _relay(text: str | None, links: LinkGuardStream, stream, draft: Draft) -> None:
-    """Publish what the guard releases of `text` (None: the end, release the rest)."""
+def _relay(text: str | None, links: LinkGuardStream, frames: Frames) -> None:
+    """Publish what the guard releases of `text` (None: the end, release the rest now)."""
     shown = links.close() if text is None else links.feed(text)
     if shown:
-        seq = draft.add(shown)
-        stream.publish(events.token(message_id=stream.message_id, seq=seq, text=shown))
+        frames.add(shown)
+    if text is None:
+        frames.flush()
+
+
+class Frames:
+    """A reply's pieces into `token` events: the first at once (time to first token), the next
+    at most one event per `window` seconds, the pieces that came between joined into it. The
+    draft keeps the events' pieces, so a reply replayed from the database (chat.events) has
+    the frames and `seq` numbers it had live. At 200 replies at once this halved the frames and
+    took 8% off the CPU per token (bench/README.md, "Fourth pass")."""
+
+    def __init__(self, stream, draft: Draft, window: float) -> None:
+        self.stream, self.draft, self.window = stream, draft, window
+        self.pending: list[str] = []
+        self.sent_at = float("-inf")
+        self.timer: asyncio.TimerHandle | None = None
+
+    @property
+    def waiting(self) -> str:
+        """What is shown next, not published yet (the guards read it with the draft's tail)."""
+        return "".join(self.pending)
+
+    def add(self, piece: str) -> None:
+        self.pending.append(piece)
+        now = time.monotonic()
+        if len(self.pending) == 1 and now - self.sent_at >= self.window:
+            self.flush()
+        elif self.timer is None:
+            wait = self.window - (now - self.sent_at)
+            self.timer = asyncio.get_running_loop().call_later(wait, self.flush)
+
+    def flush(self) -> None:
+        """Publish what waits now (its window passed, or the reply ends)."""
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        if self.pending:
+            text, self.pending = "".join(self.pending), []
+            self.sent_at = time.monotonic()
+            seq = self.draft.add(text)
+            self.stream.publish(events.token(message_id=self.stream.message_id, seq=seq, text=text))
 
 
 def _has_facts(reply_input: ReplyInput) -> bool:

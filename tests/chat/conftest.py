@@ -18,6 +18,13 @@ ORIGIN = b"http://testserver"
 
 
 @pytest.fixture
+def one_frame_per_piece(settings):
+    """Each piece of a reply its own `token` frame (CHAT_STREAM_FRAME_MS=0): for tests of what
+    a resume sends, piece by piece."""
+    settings.CHAT_STREAM_FRAME_MS = 0
+
+
+@pytest.fixture
 def fake_provider(settings):
     settings.CHAT_PROVIDERS = {**settings.CHAT_PROVIDERS, "fake": "tests.chat.fakes.FakeProvider"}
     settings.CHAT_PROVIDER = "fake"

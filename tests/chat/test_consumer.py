@@ -23,6 +23,7 @@ def tokens_of(events: list[dict]) -> list[dict]:
     return [e for e in events if e["type"] == "token"]
 
 
+@pytest.mark.usefixtures("one_frame_per_piece")
 async def test_it_streams_a_reply_and_stores_both_messages(connect, fake_provider):
     fake_provider.enqueue(["Hel", "lo", " there", ("usage", 12, 3)])
     client = await connect()
@@ -140,6 +141,7 @@ async def test_a_dropped_socket_does_not_stop_the_reply(connect, fake_provider):
     assert (reply.status, reply.text) == ("complete", "Still generated after close")
 
 
+@pytest.mark.usefixtures("one_frame_per_piece")
 async def test_resume_sends_exactly_the_missing_tokens_then_follows_live(connect, fake_provider):
     fake_provider.enqueue(["a", "b", "c", 0.3, "d", "e"])
     client = await connect()
@@ -158,6 +160,7 @@ async def test_resume_sends_exactly_the_missing_tokens_then_follows_live(connect
     assert "start" not in [e["type"] for e in events]
 
 
+@pytest.mark.usefixtures("one_frame_per_piece")
 async def test_resume_after_the_reply_finished_sends_the_rest_then_done(connect, fake_provider):
     fake_provider.enqueue(["x", "y", "z"])
     client = await connect()
