@@ -225,8 +225,8 @@ class Frames:
     """A reply's pieces into `token` events: the first at once (time to first token), the next
     at most one event per `window` seconds, the pieces that came between joined into it. The
     draft keeps the events' pieces, so a reply replayed from the database (chat.events) has
-    the frames and `seq` numbers it had live. At 200 replies at once this halved the frames and
-    took 8% off the CPU per token (bench/README.md, "Fourth pass")."""
+    the frames and `seq` numbers it had live. At 200 replies at once: a third of the frames, 8-14%
+    off the CPU per token (bench/README.md, "Fourth pass")."""
 
     def __init__(self, stream, draft: Draft, window: float) -> None:
         self.stream, self.draft, self.window = stream, draft, window
