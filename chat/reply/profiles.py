@@ -32,7 +32,9 @@ LEAD_MAX_CHARS = 420  # a passage this short is kept whole
 ADDITION_TOKENS = 48  # what the small model may add after the lead: one sentence
 HEDGE = "This is the closest answer I found in our help center:"
 _HOW_MUCH = re.compile(r"\bhow much\b", re.IGNORECASE)
-_BLOCK_START = re.compile(r"\s*(?:[-*+>#|]|\d{1,9}[.)]\s)")  # a line that starts a block
+_BLOCK_START = re.compile(r"(?: {4}|\t)|\s*(?:[-*+>#|]|\d{1,9}[.)]\s)")  # starts a block
+_KEEPS_LINES = re.compile(r"(?: {4}|\t)|\s*(?:\||`{3}|~{3})")  # a table row, code, a fence
+_FENCE = re.compile(r"\s{0,3}(?:`{3,}|~{3,})")
 
 
 @dataclass(frozen=True)
@@ -219,16 +221,21 @@ def quote_passage(question: str, passage: Any, embed: Embed | None = None) -> st
 def unwrapped(body: str) -> str:
     """`body` with its paragraphs' soft line breaks joined: help articles wrap long lines, and a
     sentence must neither be cut where a line ends nor drawn with a break in it. List items,
-    table rows, headings and quotes keep their lines."""
-    lines = body.split("\n")
-    out = lines[:1]
-    for line in lines[1:]:
-        previous = out[-1]
+    table rows, headings, quotes and code (fenced, or indented four spaces) keep their lines."""
+    out: list[str] = []
+    in_code = False
+    for line in body.replace("\r\n", "\n").split("\n"):
+        fence = _FENCE.match(line)
+        if fence or in_code:
+            in_code = in_code != bool(fence)
+            out.append(line)
+            continue
+        previous = out[-1] if out else ""
         if (
             line.strip()
             and previous.strip()
             and not _BLOCK_START.match(line)
-            and not previous.lstrip().startswith("|")
+            and not _KEEPS_LINES.match(previous)
         ):
             out[-1] = f"{previous.rstrip()} {line.strip()}"
         else:

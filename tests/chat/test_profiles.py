@@ -18,6 +18,7 @@ from chat.reply.profiles import (
     options_for,
     profile_for,
     reply_opening,
+    unwrapped,
 )
 from chat.reply.retrieval import Passage
 
@@ -203,3 +204,14 @@ def test_the_built_prompt_carries_the_profile_and_the_decline(name):
     assert grounded.endswith("[1] Where is my archived mail?\nOpen All Mail in the left menu.")
     strict = "using only the words and facts of the article below" in grounded
     assert strict is (name == "small")
+
+
+def test_code_keeps_its_lines_and_windows_line_ends_are_read():
+    body = (
+        "Run this:\r\n\r\n```\r\npip install x\r\npython -m x\r\n```\r\nThen it\r\nworks."
+        "\n\n    indented code\n    more\nText\nwrapped."
+    )
+    assert unwrapped(body) == (
+        "Run this:\n\n```\npip install x\npython -m x\n```\nThen it works."
+        "\n\n    indented code\n    more\nText wrapped."
+    )
