@@ -214,11 +214,13 @@ def _link_guard(reply_input: ReplyInput, draft: Draft) -> LinkGuardStream:
 
 def _relay(text: str | None, links: LinkGuardStream, frames: Frames) -> None:
     """Publish what the guard releases of `text` (None: the end, release the rest now)."""
-    shown = links.close() if text is None else links.feed(text)
-    if shown:
-        frames.add(shown)
-    if text is None:
-        frames.flush()
+    try:
+        shown = links.close() if text is None else links.feed(text)
+        if shown:
+            frames.add(shown)
+    finally:
+        if text is None:
+            frames.flush()  # never a timer left to publish after the reply
 
 
 class Frames:

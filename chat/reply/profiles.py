@@ -31,9 +31,16 @@ LEAD_SENTENCES = 2  # sentences of the passage the lead keeps
 LEAD_MAX_CHARS = 420  # a passage this short is kept whole
 ADDITION_TOKENS = 48  # what the small model may add after the lead: one sentence
 HEDGE = "This is the closest answer I found in our help center:"
-_HOW_MUCH = re.compile(r"\bhow much\b", re.IGNORECASE)
-_BLOCK_START = re.compile(r"(?: {4}|\t)|\s*(?:[-*+>#|]|\d{1,9}[.)]\s)")  # starts a block
-_KEEPS_LINES = re.compile(r"(?: {4}|\t)|\s*(?:\||`{3}|~{3})")  # a table row, code, a fence
+# "How much is it?", "how much for two?": a price; "how much notice/storage": not.
+_HOW_MUCH = re.compile(
+    r"\bhow much(?:\s+(?:is|are|was|does|do|did|will|would|should|can|could|for|to)\b"
+    r"|\s*[?.!]|\s*$)",
+    re.IGNORECASE,
+)
+# A line that starts a block (code, list item, quote, heading, table row, setext underline).
+_BLOCK_START = re.compile(r"(?: {4}|\t)|\s*(?:[-*+>#|]|\d{1,9}[.)]\s|=+\s*$)")
+# A line the next one never joins: a table row, code, a fence, a heading, a hard break.
+_KEEPS_LINES = re.compile(r"(?: {4}|\t)|\s*(?:\||`{3}|~{3}|#{1,6}(?:\s|$))|.*(?: {2}|\\)$")
 _FENCE = re.compile(r"\s{0,3}(?:`{3,}|~{3,})")
 
 
@@ -237,7 +244,7 @@ def unwrapped(body: str) -> str:
             and not _BLOCK_START.match(line)
             and not _KEEPS_LINES.match(previous)
         ):
-            out[-1] = f"{previous.rstrip()} {line.strip()}"
+            out[-1] = f"{previous.rstrip()} {line.lstrip()}"
         else:
             out.append(line)
     return "\n".join(out)

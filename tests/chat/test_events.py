@@ -81,7 +81,7 @@ async def test_pieces_that_come_together_go_out_in_one_frame_and_replay_as_they_
     """The first piece at once; the next ones, within CHAT_STREAM_FRAME_MS of it, joined into
     one frame with the next `seq`; the stored reply replays the same frames, and a resume after
     the first frame gets exactly the rest."""
-    settings.CHAT_STREAM_FRAME_MS = 200
+    settings.CHAT_STREAM_FRAME_MS = 1000
     fake_provider.enqueue(["The shop ", "opens ", "at ", "nine.", ("usage", 40, 5)])
     live, replayed, _ = await live_then_replayed(connect, "When do you open?")
     tokens = [e for e in live if e["type"] == "token"]
@@ -93,7 +93,7 @@ async def test_a_resume_after_a_joined_frame_gets_exactly_the_rest(
     connect, fake_provider, settings
 ):
     settings.CHAT_STREAM_FRAME_MS = 200
-    fake_provider.enqueue(["one ", "two ", "three ", 0.5, "four"])
+    fake_provider.enqueue(["one ", "two ", "three ", 1.0, "four"])  # "four": a window later
     client = await connect()
     await client.hello()
     await client.ask("Count?")

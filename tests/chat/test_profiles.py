@@ -215,3 +215,16 @@ def test_code_keeps_its_lines_and_windows_line_ends_are_read():
         "Run this:\n\n```\npip install x\npython -m x\n```\nThen it works."
         "\n\n    indented code\n    more\nText wrapped."
     )
+
+
+def test_headings_hard_breaks_and_underlines_keep_their_lines():
+    body = "## Export\nOpen Settings and\nchoose Export.\nContact:  \nAcme Inc.\nTitle\n====="
+    assert unwrapped(body) == (
+        "## Export\nOpen Settings and choose Export. Contact:  \nAcme Inc. Title\n====="
+    )
+
+
+def test_how_much_asks_a_price_only_when_no_noun_follows():
+    notice = "How much notice do I need to book a setup session?"
+    lead = lead_from_passage(notice, passage(SETUP_BODY, title=SETUP_TITLE))
+    assert "two business days ahead" in lead and "490" not in lead
