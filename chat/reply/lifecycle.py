@@ -232,19 +232,15 @@ class Frames:
 
     def __init__(self, stream, draft: Draft, window: float) -> None:
         self.stream, self.draft, self.window = stream, draft, window
-        self.pending: list[str] = []
+        self.waiting = ""  # shown next, not published yet (the guards read it with the tail)
         self.sent_at = float("-inf")
         self.timer: asyncio.TimerHandle | None = None
 
-    @property
-    def waiting(self) -> str:
-        """What is shown next, not published yet (the guards read it with the draft's tail)."""
-        return "".join(self.pending)
-
     def add(self, piece: str) -> None:
-        self.pending.append(piece)
+        first = not self.waiting
+        self.waiting += piece
         now = time.monotonic()
-        if len(self.pending) == 1 and now - self.sent_at >= self.window:
+        if first and now - self.sent_at >= self.window:
             self.flush()
         elif self.timer is None:
             wait = self.window - (now - self.sent_at)
@@ -255,11 +251,16 @@ class Frames:
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
-        if self.pending:
-            text, self.pending = "".join(self.pending), []
+        if self.waiting:
+            text, self.waiting = self.waiting, ""
             self.sent_at = time.monotonic()
-            seq = self.draft.add(text)
-            self.stream.publish(events.token(message_id=self.stream.message_id, seq=seq, text=text))
+            _publish(self.stream, self.draft, text)
+
+
+def _publish(stream, draft: Draft, text: str) -> None:
+    """Keep `text` as the draft's next piece and publish it as the `token` with its `seq`."""
+    seq = draft.add(text)
+    stream.publish(events.token(message_id=stream.message_id, seq=seq, text=text))
 
 
 def _has_facts(reply_input: ReplyInput) -> bool:
@@ -272,8 +273,7 @@ def _refuse_recital(guard: EchoGuard, stream, draft: Draft) -> None:
     of the instructions; live clients saw at most the run that gave it away)."""
     log.warning("reply_recited_instructions")
     kept = guard.cut(draft.text)
-    seq = draft.add(f"\n\n{REFUSAL}")
-    stream.publish(events.token(message_id=stream.message_id, seq=seq, text=f"\n\n{REFUSAL}"))
+    _publish(stream, draft, f"\n\n{REFUSAL}")
     draft.final_text = f"{kept}\n\n{REFUSAL}" if kept else REFUSAL
 
 
@@ -290,8 +290,7 @@ def _answer_from_cache(hit: CachedReply, stream, draft: Draft) -> None:
     draft.answered_by(hit.provider, hit.model, None)
     draft.cached_sources = hit.sources
     for piece in _pieces(hit.text):
-        seq = draft.add(piece)
-        stream.publish(events.token(message_id=stream.message_id, seq=seq, text=piece))
+        _publish(stream, draft, piece)
 
 
 def _cache_key(
