@@ -34,7 +34,12 @@ def _owner_lookup(owner: Owner) -> dict:
 
 
 def _owner_key(owner: Owner) -> tuple[int | None, str]:
-    return (owner.user_id, "") if owner.is_authenticated else (None, owner.visitor_key)
+    return _row_key(owner.user_id, owner.visitor_key)
+
+
+def _row_key(user_id: int | None, visitor_key: str) -> tuple[int | None, str]:
+    """A user's row by user, an anonymous visitor's by visitor key."""
+    return (user_id, "") if user_id is not None else (None, visitor_key)
 
 
 def daily_usage_get(*, owner: Owner, day: date) -> Usage:
@@ -52,8 +57,8 @@ def daily_usages_get(*, owners: list[Owner], day: date) -> list[Usage]:
     )
     found = {}
     for row in rows:
-        user_id, visitor_key = row.pop("user_id"), row.pop("visitor_key")
-        found[(user_id, "") if user_id is not None else (None, visitor_key)] = Usage(**row)
+        key = _row_key(row.pop("user_id"), row.pop("visitor_key"))
+        found[key] = Usage(**row)
     return [found.get(_owner_key(owner), Usage()) for owner in owners]
 
 
