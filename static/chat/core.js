@@ -32,10 +32,9 @@ export const I = {
   stop: "M7 7h10v10H7z",
   list: "M4 6h16M4 12h16M4 18h10",
   plus: "M12 5v14M5 12h14",
-  gear: "M12 15a3 3 0 1 0 0-6 3 3 0 0 0 0 6zM19 12l2-1-1-3-2 .3-1.5-1.5L17 5l-3-1-1 2h-2L10 4 7 5l.5 2.3L6 8.8 4 8.5l-1 3 2 1v1l-2 1 1 3 2-.3 1.5 1.5L7 19l3 1 1-2h2l1 2 3-1-.5-2.3 1.5-1.5 2 .3 1-3-2-1z",
+  gear: "M14 17H4M20 7H10M20 17a3 3 0 1 1-6 0 3 3 0 0 1 6 0zM10 7a3 3 0 1 1-6 0 3 3 0 0 1 6 0z", // settings: two sliders
 };
-export function uuid() {
-  if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+export function uuid() { // a version 4 UUID; crypto.randomUUID is missing on plain-HTTP pages
   const b = crypto.getRandomValues(new Uint8Array(16));
   b[6] = (b[6] & 15) | 64;
   b[8] = (b[8] & 63) | 128;
