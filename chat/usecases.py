@@ -29,6 +29,7 @@ from chat.identity import Owner, asker_for
 from chat.live import streams
 from chat.models import ChatMessage, ChatSession
 from chat.providers.base import estimate_tokens
+from chat.reply import retrieval
 from chat.reply.lifecycle import ReplyRequest, reply_start
 from chat.reply.universes import universe_get, universe_list
 from chat.signals import Asker, ConversationRated, conversation_rated, send_later
@@ -104,6 +105,7 @@ async def ask(*, visit: Visit, session: ChatSession | None, incoming: MessageIn)
             if streaming is not None:
                 await _refuse_if_busy(streaming)  # before the limits: a refusal costs nothing
             await _check_limits(visit, text=incoming.text)
+            retrieval.prepare(incoming.text)  # embedded while the question is stored
             if session is None:  # stored with the question, in the same transaction
                 session = services.session_new(owner=visit.owner)
             exchange, material = await _begin(session, incoming, visit.asker)

@@ -131,6 +131,21 @@ def encode_query(text: str) -> np.ndarray | None:
     return None if vectors is None else vectors[0]
 
 
+def encode_query_soon(text: str) -> None:
+    """Start embedding `text` and return at once: the vector is cached when it is asked for a
+    few milliseconds later (the chat's router and search, once the question is stored). Does
+    nothing before the model is loaded (it is never loaded here: this runs on the event loop),
+    or when the vector is cached or on its way."""
+    model = _state.get("model")
+    key = text.strip()
+    if model is None or not key:
+        return
+    with _lock:
+        if key in _query_cache:
+            return
+    _batcher.submit(model, [key])
+
+
 def encode_queries(texts: Sequence[str]) -> list[np.ndarray] | None:
     """Embed several queries, together (unit length each); None without a model, or when the
     model did not answer within `_QueryBatcher.QUERY_TIMEOUT` (the callers search lexically)."""
@@ -187,6 +202,10 @@ class _QueryBatcher:
 
     def vectors(self, model: SentenceEncoder, keys: list[str]) -> list[np.ndarray]:
         """The vectors of `keys`, submitted together (one pass when they fit in one)."""
+        return [future.result(timeout=self.QUERY_TIMEOUT) for future in self.submit(model, keys)]
+
+    def submit(self, model: SentenceEncoder, keys: list[str]) -> list[Future]:
+        """The futures of `keys`' vectors: joined when waiting or running, else queued."""
         with self._cond:
             futures = [
                 self._running.get(key) or self._waiting.setdefault(key, Future()) for key in keys
@@ -198,7 +217,7 @@ class _QueryBatcher:
                 )
                 self._thread.start()
             self._cond.notify()
-        return [future.result(timeout=self.QUERY_TIMEOUT) for future in futures]
+        return futures
 
     def _run(self) -> None:
         while True:

@@ -1,8 +1,9 @@
 """Gathering what one reply is grounded in: the question, who asks and where, the universe, the
 knowledge base's passages and what apps add (universe loaders, context sources).
 
-One read through selectors, then, in parallel and off the event loop: retrieval, the universe's
-loader (cached per universe and owner) and every context source of that universe, each under a
+One read through selectors, then, in parallel and off the event loop: retrieval (started with
+the routing, which it does not need), the universe's loader (cached per universe and owner) and
+every context source of that universe, each under a
 deadline (settings.CHAT_CONTEXT_DEADLINE). A loader that fails or is late is skipped with a log
 line; the reply goes on without it and says nothing it did not get.
 """
@@ -85,9 +86,17 @@ async def context_gather(
     choice: ModelChoice,
     passages_limit: int | None = None,
 ) -> ReplyInput:
-    """Route the question, then gather its passages and parts in parallel, off the loop."""
+    """Route the question while its passages are retrieved, then gather the universe's parts;
+    all off the loop. Retrieval does not depend on the route."""
     question = material.question.text
-    route, universe = await _route(material, page)
+    passages_read = asyncio.ensure_future(
+        _in_pool(_passages, question, passages_limit or settings.CHAT_PASSAGES)
+    )
+    try:
+        route, universe = await _route(material, page)
+    except BaseException:
+        passages_read.cancel()
+        raise
     request = ContextRequest(
         question=question,
         universe=universe.key,
@@ -98,7 +107,7 @@ async def context_gather(
         language=language,
     )
     passages, parts, images, kb_version = await asyncio.gather(
-        _in_pool(_passages, question, passages_limit or settings.CHAT_PASSAGES),
+        passages_read,
         _parts(universe, request),
         _images(material, choice),
         _in_pool(_knowledge_version),

@@ -2,9 +2,11 @@
 
 `settings.CHAT_RETRIEVER` is the dotted path of a function
 `retrieve(query: str, *, category: str | None = None, limit: int = 3) -> list[Passage]`
-(the knowledge app provides one). Unset, chat runs ungrounded. `settings.CHAT_KNOWLEDGE_VERSION`
-names `kb_version() -> str`, a stamp that changes whenever the knowledge does (the response cache
-keys on it).
+(the knowledge app provides one). Unset, chat runs ungrounded. The function may carry
+`prepare(query: str) -> None`, called on the event loop as soon as a question is accepted, before
+it is stored: it must return at once (the knowledge app starts embedding the query there).
+`settings.CHAT_KNOWLEDGE_VERSION` names `kb_version() -> str`, a stamp that changes whenever the
+knowledge does (the response cache keys on it).
 """
 
 from __future__ import annotations
@@ -47,6 +49,14 @@ def retrieve(query: str, *, category: str | None = None, limit: int = 3) -> list
     if retriever is None or not query.strip():
         return []
     return retriever(query, category=category, limit=limit)
+
+
+def prepare(query: str) -> None:
+    """Let the retriever start on `query` while the question is stored (see the module's text)."""
+    retriever = _retriever(getattr(settings, "CHAT_RETRIEVER", ""))
+    prepare_query = getattr(retriever, "prepare", None)
+    if prepare_query is not None and query.strip():
+        prepare_query(query)
 
 
 def knowledge_version() -> str:

@@ -184,6 +184,11 @@ def retrieve_passages(query: str, *, category: str | None = None, limit: int = 3
     ]
 
 
+# Started as soon as a question is accepted (chat/reply/retrieval.py `prepare`): its embedding is
+# made while the question is being stored, and the router and the search above find it cached.
+retrieve_passages.prepare = embeddings.encode_query_soon
+
+
 def distinct_titles(hits: list[SearchHit], limit: int) -> list[SearchHit]:
     """The best hit of each title, best first, at most `limit`."""
     seen: set[str] = set()

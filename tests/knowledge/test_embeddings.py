@@ -253,3 +253,42 @@ def test_a_stuck_pass_makes_search_lexical_after_the_timeout_not_fail(db, monkey
         assert calls == [["where is my parcel?"]]
     finally:
         release.set()
+
+
+def test_a_query_started_early_is_embedded_once_and_found_when_asked(db, reference):
+    """`encode_query_soon` returns at once; the router and the search that ask for the same
+    text later get the vector that pass made, without a second pass."""
+    texts, expected = reference
+    embeddings.reset()
+    model = embeddings.get_model()
+    passes: list[list[str]] = []
+    real_encode, hold = model.encode, threading.Event()
+
+    def encode(batch, **kwargs):
+        passes.append(list(batch))
+        hold.wait(5)
+        return real_encode(batch, **kwargs)
+
+    model.encode = encode
+    try:
+        started = time.monotonic()
+        embeddings.encode_query_soon(f"  {texts[0]} ")
+        assert time.monotonic() - started < 1  # not waiting for the held pass
+        deadline = time.monotonic() + 5
+        while not passes and time.monotonic() < deadline:
+            time.sleep(0.005)
+        hold.set()
+        vector = embeddings.encode_query(texts[0])  # joins the running pass or reads the cache
+        again = embeddings.encode_query(texts[0])
+    finally:
+        del model.encode
+    assert passes == [[texts[0].strip()]]
+    assert float(vector @ expected[0]) >= 0.999 and again is vector
+
+
+def test_starting_a_query_early_never_loads_the_model(db):
+    """It runs on the event loop: before the model is loaded (a process still warming), it
+    does nothing rather than load it there."""
+    embeddings.reset()
+    embeddings.encode_query_soon("where is my parcel?")
+    assert "model" not in embeddings._state and not embeddings._batcher._waiting
