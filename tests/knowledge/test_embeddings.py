@@ -146,10 +146,9 @@ def test_a_token_id_outside_the_vocabulary_is_an_error_not_the_next_tensors_byte
         encoder.words.take(np.array([[0, rows]]))
 
 
-def test_queries_asked_at_once_are_embedded_together_with_their_own_vectors(db, reference):
-    """A burst of questions makes a few passes of the model, not one per question; each
-    caller gets its own text's vector (the same text asked twice at once: embedded once)."""
-    texts, expected = reference
+@pytest.fixture
+def held_passes(db):
+    """The process's model, each pass recorded and held until `hold` is set (at most 5 s)."""
     embeddings.reset()
     model = embeddings.get_model()
     passes: list[list[str]] = []
@@ -157,10 +156,22 @@ def test_queries_asked_at_once_are_embedded_together_with_their_own_vectors(db, 
 
     def encode(batch, **kwargs):
         passes.append(list(batch))
-        hold.wait(5)  # the first pass is slow: the other questions arrive meanwhile
+        hold.wait(5)
         return real_encode(batch, **kwargs)
 
     model.encode = encode
+    yield passes, hold
+    hold.set()
+    del model.encode
+
+
+def test_queries_asked_at_once_are_embedded_together_with_their_own_vectors(
+    held_passes, reference
+):
+    """A burst of questions makes a few passes of the model, not one per question; each
+    caller gets its own text's vector (the same text asked twice at once: embedded once)."""
+    texts, expected = reference
+    passes, hold = held_passes  # the first pass is slow: the other questions arrive meanwhile
     distinct = [i for i, text in enumerate(texts) if text.strip()][:8]
     asked = [texts[i] for i in distinct] + [texts[distinct[0]]]  # one asked twice
     results: dict[int, np.ndarray] = {}
@@ -168,23 +179,20 @@ def test_queries_asked_at_once_are_embedded_together_with_their_own_vectors(db, 
     def ask(slot: int, text: str) -> None:
         results[slot] = embeddings.encode_query(text)
 
-    try:
-        first = threading.Thread(target=ask, args=(-1, "hi"))
-        first.start()
-        deadline = time.monotonic() + 5
-        while not passes and time.monotonic() < deadline:
-            time.sleep(0.005)
-        threads = [threading.Thread(target=ask, args=item) for item in enumerate(asked)]
-        for thread in threads:
-            thread.start()
-        deadline = time.monotonic() + 5
-        while len(embeddings._batcher._waiting) < len(distinct) and time.monotonic() < deadline:
-            time.sleep(0.005)  # until every question waits behind the first pass
-        hold.set()
-        for thread in [first, *threads]:
-            thread.join(10)
-    finally:
-        del model.encode
+    first = threading.Thread(target=ask, args=(-1, "hi"))
+    first.start()
+    deadline = time.monotonic() + 5
+    while not passes and time.monotonic() < deadline:
+        time.sleep(0.005)
+    threads = [threading.Thread(target=ask, args=item) for item in enumerate(asked)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 5
+    while len(embeddings._batcher._waiting) < len(distinct) and time.monotonic() < deadline:
+        time.sleep(0.005)  # until every question waits behind the first pass
+    hold.set()
+    for thread in [first, *threads]:
+        thread.join(10)
     assert passes[0] == ["hi"]
     assert len(passes) == 2 and sorted(passes[1]) == sorted({t.strip() for t in asked})
     for slot, index in enumerate(distinct):
@@ -255,33 +263,20 @@ def test_a_stuck_pass_makes_search_lexical_after_the_timeout_not_fail(db, monkey
         release.set()
 
 
-def test_a_query_started_early_is_embedded_once_and_found_when_asked(db, reference):
+def test_a_query_started_early_is_embedded_once_and_found_when_asked(held_passes, reference):
     """`encode_query_soon` returns at once; the router and the search that ask for the same
     text later get the vector that pass made, without a second pass."""
     texts, expected = reference
-    embeddings.reset()
-    model = embeddings.get_model()
-    passes: list[list[str]] = []
-    real_encode, hold = model.encode, threading.Event()
-
-    def encode(batch, **kwargs):
-        passes.append(list(batch))
-        hold.wait(5)
-        return real_encode(batch, **kwargs)
-
-    model.encode = encode
-    try:
-        started = time.monotonic()
-        embeddings.encode_query_soon(f"  {texts[0]} ")
-        assert time.monotonic() - started < 1  # not waiting for the held pass
-        deadline = time.monotonic() + 5
-        while not passes and time.monotonic() < deadline:
-            time.sleep(0.005)
-        hold.set()
-        vector = embeddings.encode_query(texts[0])  # joins the running pass or reads the cache
-        again = embeddings.encode_query(texts[0])
-    finally:
-        del model.encode
+    passes, hold = held_passes
+    started = time.monotonic()
+    embeddings.encode_query_soon(f"  {texts[0]} ")
+    assert time.monotonic() - started < 1  # not waiting for the held pass
+    deadline = time.monotonic() + 5
+    while not passes and time.monotonic() < deadline:
+        time.sleep(0.005)
+    hold.set()
+    vector = embeddings.encode_query(texts[0])  # joins the running pass or reads the cache
+    again = embeddings.encode_query(texts[0])
     assert passes == [[texts[0].strip()]]
     assert float(vector @ expected[0]) >= 0.999 and again is vector
 
