@@ -97,7 +97,7 @@ def parse_client_id(value) -> str:
         return str(uuid.UUID(str(value)))
     except (ValueError, TypeError, AttributeError):
         raise InvalidInput(
-            "`id` must be a UUID made by the client (crypto.randomUUID())."
+            "`id` must be a UUID made by the client (a random, version 4 UUID)."
         ) from None
 
 

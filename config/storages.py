@@ -52,18 +52,21 @@ class StaticStorage(CompressedManifestStaticFilesStorage):
     """
 
     support_js_module_import_aggregation = True
+    _minified: set[str] = set()  # set anew by each post_process
+    _zopfli_paths: frozenset[str] = frozenset()
     patterns = tuple(
         (glob, tuple(p for p in rules if "sourceMappingURL" not in str(p)))
         for glob, rules in HashedFilesMixin.patterns
     )
 
     def compress_files(self, paths):
-        own = self._minified | {self.hashed_files.get(name) for name in self._minified}
+        hashed = self.hashed_files
+        own = self._minified | {hashed[name] for name in self._minified if name in hashed}
         self._zopfli_paths = frozenset(self.path(name) for name in paths if name in own)
         yield from super().compress_files(paths)
 
     def create_compressor(self, **kwargs):
-        return ZopfliCompressor(zopfli_paths=getattr(self, "_zopfli_paths", frozenset()), **kwargs)
+        return ZopfliCompressor(zopfli_paths=self._zopfli_paths, **kwargs)
 
     def post_process(self, paths, dry_run=False, **options):
         self._minified = set()  # the names of our own files, written minified
@@ -86,7 +89,7 @@ class StaticStorage(CompressedManifestStaticFilesStorage):
 
 class ZopfliCompressor(Compressor):
     """Writes the gzip copies of `zopfli_paths` (our own scripts and styles) with Zopfli: a gzip
-    stream any client reads, 2-3% smaller than zlib's level 9 (the widget's gzip budget), made
+    stream any client reads, about 2% smaller than zlib's level 9 (the widget's gzip budget), made
     once at collectstatic. Other files keep zlib: Zopfli takes a hundred times longer, and on
     the admin's and the vendored files would add about 15 s to every collectstatic."""
 
@@ -101,10 +104,10 @@ class ZopfliCompressor(Compressor):
 
             with open(path, "rb") as f:
                 data = f.read()
-            if any(name.endswith(".gz") for name in written):  # zlib's copy was worth keeping
-                # The header's mtime is 0: the bytes depend on `data` only.
-                gz = zopfli.gzip.compress(data)
-                self.write_data(os.fspath(path), gz, ".gz", os.stat(path))
+            for name in (n for n in written if n.endswith(".gz")):  # zlib's was worth keeping
+                gz = zopfli.gzip.compress(data)  # header's mtime 0: the bytes depend on `data`
+                if len(gz) < os.path.getsize(name):
+                    self.write_data(os.fspath(path), gz, ".gz", os.stat(path))
         return written
 
 

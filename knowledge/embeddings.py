@@ -205,10 +205,13 @@ class _QueryBatcher:
         return [future.result(timeout=self.QUERY_TIMEOUT) for future in self.submit(model, keys)]
 
     def submit(self, model: SentenceEncoder, keys: list[str]) -> list[Future]:
-        """The futures of `keys`' vectors: joined when waiting or running, else queued."""
+        """The futures of `keys`' vectors: joined when waiting or running, read from the cache
+        when a pass made it since the caller looked, else queued."""
         with self._cond:
+            futures = [self._running.get(key) or self._cached(key) for key in keys]
             futures = [
-                self._running.get(key) or self._waiting.setdefault(key, Future()) for key in keys
+                future or self._waiting.setdefault(key, Future())
+                for key, future in zip(keys, futures, strict=True)
             ]
             self._model = model
             if self._thread is None or not self._thread.is_alive():
@@ -218,6 +221,16 @@ class _QueryBatcher:
                 self._thread.start()
             self._cond.notify()
         return futures
+
+    @staticmethod
+    def _cached(key: str) -> Future | None:
+        with _lock:
+            vector = _query_cache.get(key)
+        if vector is None:
+            return None
+        future: Future = Future()
+        future.set_result(vector)
+        return future
 
     def _run(self) -> None:
         while True:

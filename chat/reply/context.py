@@ -3,9 +3,9 @@ knowledge base's passages and what apps add (universe loaders, context sources).
 
 One read through selectors, then, in parallel and off the event loop: retrieval (started with
 the routing, which it does not need), the universe's loader (cached per universe and owner) and
-every context source of that universe, each under a
-deadline (settings.CHAT_CONTEXT_DEADLINE). A loader that fails or is late is skipped with a log
-line; the reply goes on without it and says nothing it did not get.
+every context source of that universe, each under a deadline (settings.CHAT_CONTEXT_DEADLINE).
+A loader that fails or is late is skipped with a log line; the reply goes on without it and
+says nothing it did not get.
 """
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ async def context_gather(
     """Route the question while its passages are retrieved, then gather the universe's parts;
     all off the loop. Retrieval does not depend on the route."""
     question = material.question.text
-    passages_read = asyncio.ensure_future(
+    passages_read = asyncio.create_task(
         _in_pool(_passages, question, passages_limit or settings.CHAT_PASSAGES)
     )
     try:

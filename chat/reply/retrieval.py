@@ -4,7 +4,8 @@
 `retrieve(query: str, *, category: str | None = None, limit: int = 3) -> list[Passage]`
 (the knowledge app provides one). Unset, chat runs ungrounded. The function may carry
 `prepare(query: str) -> None`, called on the event loop as soon as a question is accepted, before
-it is stored: it must return at once (the knowledge app starts embedding the query there).
+it is stored: it must return at once and should not raise (the knowledge app starts embedding
+the query there).
 `settings.CHAT_KNOWLEDGE_VERSION` names `kb_version() -> str`, a stamp that changes whenever the
 knowledge does (the response cache keys on it).
 """
@@ -15,8 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 
+import structlog
 from django.conf import settings
 from django.utils.module_loading import import_string
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -52,11 +56,16 @@ def retrieve(query: str, *, category: str | None = None, limit: int = 3) -> list
 
 
 def prepare(query: str) -> None:
-    """Let the retriever start on `query` while the question is stored (see the module's text)."""
-    retriever = _retriever(getattr(settings, "CHAT_RETRIEVER", ""))
-    prepare_query = getattr(retriever, "prepare", None)
-    if prepare_query is not None and query.strip():
-        prepare_query(query)
+    """Let the retriever start on `query` while the question is stored (see the module's text).
+    Never raises: a head start that fails is logged, and the question goes on without it (the
+    retrieval itself reports what is wrong)."""
+    try:
+        retriever = _retriever(getattr(settings, "CHAT_RETRIEVER", ""))
+        prepare_query = getattr(retriever, "prepare", None)
+        if prepare_query is not None and query.strip():
+            prepare_query(query)
+    except Exception:  # noqa: BLE001 - an optimisation must never refuse a question
+        log.exception("retrieval_prepare_failed")
 
 
 def knowledge_version() -> str:

@@ -89,3 +89,26 @@ async def test_retrieval_runs_while_the_question_is_routed(
     await client.ask("Which services do you sell?")
     assert (await client.receive_until("done"))[-1]["status"] == "complete"
     assert waited == [True]
+
+
+def failing_retriever(query: str, *, category=None, limit: int = 3) -> list[Passage]:
+    return retriever(query, category=category, limit=limit)
+
+
+def broken_prepare(query: str) -> None:
+    raise RuntimeError("the head start broke")
+
+
+failing_retriever.prepare = broken_prepare
+
+
+async def test_a_prepare_that_fails_costs_the_question_nothing(
+    connect, fake_provider, recording_retriever, settings
+):
+    settings.CHAT_RETRIEVER = f"{__name__}.failing_retriever"
+    client = await connect()
+    await client.hello()
+    await client.ask("Still answered?")
+    assert (await client.receive_until("done"))[-1]["status"] == "complete"
+    assert recording_retriever["retrieved"] == ["Still answered?"]  # retrieval ran as usual
+    assert await stored("Still answered?") == 1

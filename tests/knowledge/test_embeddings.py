@@ -287,3 +287,15 @@ def test_starting_a_query_early_never_loads_the_model(db):
     embeddings.reset()
     embeddings.encode_query_soon("where is my parcel?")
     assert "model" not in embeddings._state and not embeddings._batcher._waiting
+
+
+def test_a_vector_made_since_the_caller_looked_is_not_made_again(db):
+    """A pass that ends between a caller's cache check and its submit: the vector is read from
+    the cache, no second pass is queued."""
+    embeddings.reset()
+    model = embeddings.get_model()
+    vector = np.ones(embeddings.DIMENSIONS, dtype=np.float32)
+    embeddings._query_cache_put("made meanwhile", vector)
+    (future,) = embeddings._batcher.submit(model, ["made meanwhile"])
+    assert future.done() and future.result() is vector
+    assert "made meanwhile" not in embeddings._batcher._waiting
