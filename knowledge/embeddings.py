@@ -135,15 +135,11 @@ def encode_query_soon(text: str) -> None:
     """Start embedding `text` and return at once: the vector is cached when it is asked for a
     few milliseconds later (the chat's router and search, once the question is stored). Does
     nothing before the model is loaded (it is never loaded here: this runs on the event loop),
-    or when the vector is cached or on its way."""
+    or when the vector is cached or on its way (`_QueryBatcher.submit`)."""
     model = _state.get("model")
     key = text.strip()
-    if model is None or not key:
-        return
-    with _lock:
-        if key in _query_cache:
-            return
-    _batcher.submit(model, [key])
+    if model is not None and key:
+        _batcher.submit(model, [key])
 
 
 def encode_queries(texts: Sequence[str]) -> list[np.ndarray] | None:
@@ -152,22 +148,11 @@ def encode_queries(texts: Sequence[str]) -> list[np.ndarray] | None:
     model = get_model()
     if model is None:
         return None
-    keys = [text.strip() for text in texts]
-    found: dict[str, np.ndarray] = {}
-    with _lock:
-        for key in keys:
-            cached = _query_cache.get(key)
-            if cached is not None:
-                _query_cache.move_to_end(key)
-                found[key] = cached
-    missing = list(dict.fromkeys(key for key in keys if key not in found))
-    if missing:
-        try:
-            found.update(zip(missing, _batcher.vectors(model, missing), strict=True))
-        except FutureTimeout:  # a pass stuck: search runs lexically rather than fail
-            log.warning("query_embedding_timeout", texts=len(missing))
-            return None
-    return [found[key] for key in keys]
+    try:
+        return _batcher.vectors(model, [text.strip() for text in texts])
+    except FutureTimeout:  # a pass stuck: search runs lexically rather than fail
+        log.warning("query_embedding_timeout", texts=len(texts))
+        return None
 
 
 def _query_cache_put(key: str, vector: np.ndarray) -> None:
@@ -205,13 +190,14 @@ class _QueryBatcher:
         return [future.result(timeout=self.QUERY_TIMEOUT) for future in self.submit(model, keys)]
 
     def submit(self, model: SentenceEncoder, keys: list[str]) -> list[Future]:
-        """The futures of `keys`' vectors: joined when waiting or running, read from the cache
-        when a pass made it since the caller looked, else queued."""
+        """The futures of `keys`' vectors: read from the cache, joined when running or waiting,
+        else queued."""
         with self._cond:
-            futures = [self._running.get(key) or self._cached(key) for key in keys]
             futures = [
-                future or self._waiting.setdefault(key, Future())
-                for key, future in zip(keys, futures, strict=True)
+                self._cached(key)
+                or self._running.get(key)
+                or self._waiting.setdefault(key, Future())
+                for key in keys
             ]
             self._model = model
             if self._thread is None or not self._thread.is_alive():
@@ -224,10 +210,12 @@ class _QueryBatcher:
 
     @staticmethod
     def _cached(key: str) -> Future | None:
+        """A done future when `key` is in the cache (recently used again), else None."""
         with _lock:
             vector = _query_cache.get(key)
-        if vector is None:
-            return None
+            if vector is None:
+                return None
+            _query_cache.move_to_end(key)
         future: Future = Future()
         future.set_result(vector)
         return future

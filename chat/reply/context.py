@@ -1,8 +1,8 @@
 """Gathering what one reply is grounded in: the question, who asks and where, the universe, the
 knowledge base's passages and what apps add (universe loaders, context sources).
 
-One read through selectors, then, in parallel and off the event loop: retrieval (started with
-the routing, which it does not need), the universe's loader (cached per universe and owner) and
+One read through selectors, then, in parallel and off the event loop: retrieval (beside the
+routing, which it does not need), the universe's loader (cached per universe and owner) and
 every context source of that universe, each under a deadline (settings.CHAT_CONTEXT_DEADLINE).
 A loader that fails or is late is skipped with a log line; the reply goes on without it and
 says nothing it did not get.
@@ -86,29 +86,12 @@ async def context_gather(
     choice: ModelChoice,
     passages_limit: int | None = None,
 ) -> ReplyInput:
-    """Route the question while its passages are retrieved, then gather the universe's parts;
-    all off the loop. Retrieval does not depend on the route."""
+    """Retrieve the passages while the question is routed and its universe's parts gathered;
+    all off the loop. Only the parts depend on the route."""
     question = material.question.text
-    passages_read = asyncio.create_task(
-        _in_pool(_passages, question, passages_limit or settings.CHAT_PASSAGES)
-    )
-    try:
-        route, universe = await _route(material, page)
-    except BaseException:
-        passages_read.cancel()
-        raise
-    request = ContextRequest(
-        question=question,
-        universe=universe.key,
-        asker=material.asker,
-        page=page,
-        context=material.question.metadata.get("context") or {},
-        category=route.category,
-        language=language,
-    )
-    passages, parts, images, kb_version = await asyncio.gather(
-        passages_read,
-        _parts(universe, request),
+    passages, (route, universe, request, parts), images, kb_version = await asyncio.gather(
+        _in_pool(_passages, question, passages_limit or settings.CHAT_PASSAGES),
+        _routed_parts(material, page, language),
         _images(material, choice),
         _in_pool(_knowledge_version),
     )
@@ -128,6 +111,23 @@ async def context_gather(
         escalated=material.escalated,
         kb_version=kb_version,
     )
+
+
+async def _routed_parts(
+    material: ReplyMaterial, page: dict, language: str
+) -> tuple[Route, Universe, ContextRequest, list[ContextPart]]:
+    """The question's route and universe, then what that universe's loader and sources add."""
+    route, universe = await _route(material, page)
+    request = ContextRequest(
+        question=material.question.text,
+        universe=universe.key,
+        asker=material.asker,
+        page=page,
+        context=material.question.metadata.get("context") or {},
+        category=route.category,
+        language=language,
+    )
+    return route, universe, request, await _parts(universe, request)
 
 
 async def _route(material: ReplyMaterial, page: dict) -> tuple[Route, Universe]:
